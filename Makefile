@@ -1,0 +1,54 @@
+# hone: `make deps` (Debian packages, once), `make`, `make test`, `make bench`.
+# `make test SAN=1` builds and tests an ASan+UBSan binary (hone-san) instead.
+
+PKGS    := lua5.4 libcurl libcjson sqlite3
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+ifeq ($(SAN),1)
+BIN     := hone-san
+OBJDIR  := build/san
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+else
+BIN     := hone
+OBJDIR  := build/release
+endif
+
+SRCS := $(wildcard kernel/*.c)
+OBJS := $(SRCS:kernel/%.c=$(OBJDIR)/%.o)
+
+.PHONY: all deps test bench lint clean
+
+all: $(BIN)
+
+$(BIN): $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+$(OBJDIR)/%.o: kernel/%.c $(wildcard kernel/*.h) | $(OBJDIR)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(OBJDIR):
+	mkdir -p $@
+
+deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	    $$(sed -e 's/#.*//' vendor/debian-packages.txt)
+
+test: $(BIN)
+	HONE_BIN=./$(BIN) ./$(BIN) lua tests/runner.lua $(TESTS)
+
+lint:
+	luacheck -q lua recipes tasks tests bench
+
+bench: $(BIN)
+	./$(BIN) lua bench/run.lua
+
+clean:
+	rm -rf build hone hone-san
