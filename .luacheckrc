@@ -1,4 +1,3 @@
 std = "lua54"
-max_line_length = 110
--- hone runs task code in a sandbox whose globals are the artifact's functions.
-files["tasks"] = { globals = {} }
+max_line_length = 120
+max_string_line_length = false   -- prompts are prose; their lines are as long as they need

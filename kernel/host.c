@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* True if dir/lua/hone is a directory: the mark of hone's root. */
@@ -53,6 +54,14 @@ static void set_path(lua_State *L, const char *root) {
     lua_pop(L, 1);
 }
 
+/* hone.now(): monotonic seconds; os.clock() is CPU time and os.time() whole seconds. */
+static int l_now(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
 static int open_hone(lua_State *L) {
     const char *root = lua_tostring(L, lua_upvalueindex(1));
     lua_newtable(L);
@@ -62,6 +71,7 @@ static int open_hone(lua_State *L) {
     lua_newtable(L);
     hone_open_sandbox_lua(L); lua_setfield(L, -2, "lua");
     lua_setfield(L, -2, "sandbox");
+    lua_pushcfunction(L, l_now);      lua_setfield(L, -2, "now");
     lua_pushliteral(L, HONE_VERSION); lua_setfield(L, -2, "version");
     lua_pushstring(L, root);          lua_setfield(L, -2, "root");
     return 1;

@@ -1,12 +1,24 @@
 /*
 ** json.h - hone.json: JSON <-> Lua values through cJSON.
 **
-** Lua side:  hone.json.encode(value [, {indent = true}]) -> string   (raises on bad input)
-**            hone.json.decode(text) -> value | nil, "json: <reason> at line L column C"
-**            hone.json.null          sentinel for JSON null
-**            hone.json.array(t)      marks t so that it encodes as an array even when empty
-** Objects encode with sorted keys, so equal values give equal text (the LLM cache hashes it).
-** Arrays decode with the array mark, so [] round-trips.
+** Lua side:
+**   hone.json.encode(value [, {indent = true}]) -> string
+**       Raises "json: <reason> at <path>" (path like $.a.b[3], Lua indices) for functions,
+**       userdata, threads, NaN/inf, cycles, nesting deeper than 500, keys that are neither
+**       strings nor integers, and tables of integer keys other than 1..n (sparse arrays).
+**       A table is an array when it has the array mark or is non-empty with keys exactly
+**       1..n; any other table is an object (integer keys written as decimal text). Objects
+**       encode with keys sorted bytewise, so equal values give equal text (the LLM cache
+**       hashes it). Integers are written exactly; floats with the fewest digits that read
+**       back to the same double, always with a '.' or exponent so they decode as floats.
+**   hone.json.decode(text) -> value | nil, "json: <reason> at line L column C"
+**       Arrays come back with the array mark, so [] round-trips. Numbers written as
+**       integers that fit a Lua integer decode as integers, all others as floats.
+**   hone.json.null          JSON null: a light userdata, equal only to itself
+**   hone.json.array([t]) -> t    gives t (or a new table) the array mark; t must not
+**                                already have another metatable
+**   hone.json.is_array(v) -> boolean    true if v is a table that encodes as an array
+** Strings are bytes, passed through (NUL bytes included).
 */
 #ifndef HONE_JSON_H
 #define HONE_JSON_H
@@ -16,10 +28,15 @@
 
 int hone_open_json(lua_State *L);
 
-/* The value at idx as a new cJSON tree owned by the caller, or NULL with a reason. */
+/* The value at idx as a new cJSON tree owned by the caller, or NULL with the reason encode
+** would raise in err. Never raises. Floats, integers beyond +-2^53 and strings holding NUL
+** bytes become cJSON_Raw nodes with their exact JSON text (cJSON's doubles and C strings
+** cannot hold them): print the tree rather than reading valuedouble or valuestring. */
 cJSON *hone_json_from_lua(lua_State *L, int idx, char *err, size_t errlen);
 
-/* Pushes j as a Lua value. */
+/* Pushes j as a Lua value, by the rules of decode. Raw nodes holding a number push that
+** number; other Raw nodes push their text as a string. j stays the caller's; raises only
+** on memory errors or nesting deeper than CJSON_NESTING_LIMIT. */
 void hone_json_push(lua_State *L, const cJSON *j);
 
 #endif

@@ -1,7 +1,38 @@
 /*
 ** sandbox_lua.h - hone.sandbox.lua: run untrusted Lua in a fresh, capped lua_State.
 **
-** See sandbox_lua.c for the Lua-side contract.
+** Lua side:
+**   sb = hone.sandbox.lua.new{memory = bytes, instructions = n, time = seconds}
+**       A new sandbox. Caps default to 64 MiB for the whole state, 10^8 instructions and
+**       10 s per load or call. Closed by sb:close(), by __close and by __gc.
+**   ok, err = sb:load(code [, chunkname])
+**       Compiles code (text only) and runs it under the caps; true, or false, err.
+**   ok, r1, ... = sb:call(fname, ...)
+**       Calls the global function fname. Arguments and results are deep copies: nil,
+**       booleans, numbers (integer or float), strings and tables of them, shared
+**       subtables kept shared. An argument that cannot be copied (a function, userdata,
+**       cycle, ...) raises here, in the caller; a result that cannot is the candidate's
+**       fault and fails the call with kind "runtime". Returns true, r1, ... or false, err.
+**   ok, err = hone.sandbox.lua.check(code [, chunkname])
+**       Compiles only; true, or false, err with kind "syntax".
+**   sb:output([clear]) -> text
+**       What the candidate print()ed, at most 64 KiB, ending "...[truncated]" past that.
+**   sb:stats() -> {instructions = n, memory = bytes, memory_peak = bytes, calls = n}
+**
+** err is {kind = "syntax"|"runtime"|"timeout"|"memory", message = one line, line = n|nil}.
+** A load or call that hits a cap fails with that cap's kind even if the candidate caught
+** the error. Time and instructions are checked every 1000 instructions; once over, every
+** instruction raises again, so no pcall can hold on. chunkname defaults to "candidate";
+** messages read "candidate:LINE: ...".
+**
+** The candidate sees the base library without dofile, loadfile and warn (load takes text
+** only; setmetatable refuses __gc, because finalizers run with hooks off; collectgarbage
+** answers "count" and ignores the rest), string without dump, table, math, utf8,
+** coroutine, and os.clock, os.time, os.difftime, os.date; print writes to the output.
+** A single library call that loops inside C is not interrupted by the hooks: calls known
+** to loop without allocating (string.rep of "", table.move over huge ranges, table.insert
+** and table.remove with a huge __len) are refused, but Lua patterns with heavy
+** backtracking are not bounded.
 */
 #ifndef HONE_SANDBOX_LUA_H
 #define HONE_SANDBOX_LUA_H

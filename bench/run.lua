@@ -1,0 +1,44 @@
+-- make bench: figures printed side by side, never asserted.
+local hone = require("hone")
+
+local function time(n, fn)
+  local t0 = hone.now()
+  for i = 1, n do fn(i) end
+  return (hone.now() - t0) / n * 1e6
+end
+
+local dir = os.getenv("TMPDIR") or "/tmp"
+local path = dir .. "/hone-bench-" .. os.time() .. ".db"
+local db = hone.store.open(path)
+db:exec("INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('b', 'b', 1, '{}', 'x')")
+local per_insert = time(2000, function(i)
+  db:begin()
+  db:exec("INSERT INTO events (run_id, step, kind, message) VALUES (1, ?, 'bench', 'x')", i)
+  db:commit()
+end)
+local batched = time(1, function()
+  db:begin()
+  for i = 1, 2000 do db:exec("INSERT INTO events (run_id, step, kind, message) VALUES (1, ?, 'b', 'x')", i) end
+  db:commit()
+end) / 2000
+db:close()
+os.remove(path) os.remove(path .. "-wal") os.remove(path .. "-shm")
+print(string.format("store: one-row transaction %.1f us, row inside a step transaction %.2f us (ratio %.0fx)",
+  per_insert, batched, per_insert / batched))
+
+local doc = { a = { 1, 2, 3 }, b = string.rep("x", 1000), c = { d = true, e = 1.5 } }
+local enc = time(20000, function() hone.json.encode(doc) end)
+local text = hone.json.encode(doc)
+local dec = time(20000, function() hone.json.decode(text) end)
+print(string.format("json: encode %.2f us, decode %.2f us (1 KB document)", enc, dec))
+
+local code = "function f(x) return x + 1 end"
+local sandbox = time(2000, function()
+  local sb <close> = hone.sandbox.lua.new({})
+  sb:load(code)
+  sb:call("f", 1)
+end)
+local sb <close> = hone.sandbox.lua.new({})
+sb:load(code)
+local call = time(100000, function(i) sb:call("f", i) end)
+print(string.format("lua sandbox: new + load + call %.1f us, call in a live sandbox %.2f us", sandbox, call))

@@ -1,0 +1,168 @@
+-- An artifact: ordered, named text blocks. Each block is editable or fixed, has a
+-- language ("lua", "python", "text"), optionally a signature and documentation, and its
+-- code. The blocks joined in order are the runnable text.
+local hone = require("hone")
+
+local M = {}
+local Artifact = {}
+Artifact.__index = Artifact
+
+local LANGUAGES = { lua = true, python = true, text = true }
+
+-- "function name(a, b)" -> "name(a, b)" with spaces folded, or nil.
+local function lua_signature(code)
+  local name, params = code:match("function%s+([%w_%.:]+)%s*(%b())")
+  if not name then return nil end
+  return name .. params:gsub("%s+", "")
+end
+
+local function python_signature(code)
+  local name, params = code:match("def%s+([%w_]+)%s*(%b())")
+  if not name then return nil end
+  return name .. params:gsub("%s+", "")
+end
+
+local SIGNATURES = { lua = lua_signature, python = python_signature }
+
+function M.new(spec)
+  assert(type(spec) == "table" and type(spec.blocks) == "table", "artifact: needs blocks")
+  local a = setmetatable({ language = spec.language or "lua", blocks = {}, index = {} }, Artifact)
+  for i, b in ipairs(spec.blocks) do
+    assert(type(b.name) == "string" and b.name ~= "", "artifact: block " .. i .. " has no name")
+    assert(not a.index[b.name], "artifact: two blocks named " .. b.name)
+    assert(type(b.code) == "string", "artifact: block " .. b.name .. " has no code")
+    local language = b.language or a.language
+    assert(LANGUAGES[language], "artifact: unknown language " .. tostring(language))
+    local sig = b.signature
+    if sig == nil and SIGNATURES[language] then sig = SIGNATURES[language](b.code) end
+    local block = {
+      name = b.name, code = b.code, language = language, editable = b.editable ~= false,
+      signature = sig, doc = b.doc,
+    }
+    a.blocks[i] = block
+    a.index[b.name] = block
+  end
+  return a
+end
+
+function Artifact:block(name) return self.index[name] end
+
+function Artifact:editable_names()
+  local names = {}
+  for _, b in ipairs(self.blocks) do if b.editable then names[#names + 1] = b.name end end
+  return names
+end
+
+function Artifact:assemble()
+  local parts = {}
+  for i, b in ipairs(self.blocks) do parts[i] = b.code end
+  return table.concat(parts, "\n\n") .. "\n"
+end
+
+-- Is code an acceptable new body for block? Returns true or nil, reason.
+function Artifact:check(name, code)
+  local b = self.index[name]
+  if not b then return nil, "no block named '" .. name .. "'" end
+  if not b.editable then return nil, "block '" .. name .. "' is fixed and cannot change" end
+  if type(code) ~= "string" or code:match("^%s*$") then
+    return nil, "the new code of '" .. name .. "' is empty"
+  end
+  if b.language == "lua" then
+    local ok, err = hone.sandbox.lua.check(code, name)
+    if not ok then
+      return nil, string.format("'%s' does not compile: %s", name, err.message)
+    end
+  end
+  local sig = SIGNATURES[b.language]
+  if b.signature and sig then
+    local got = sig(code)
+    if got ~= b.signature then
+      return nil, string.format("'%s' must keep its signature %s (got %s)", name, b.signature,
+        got or "no function definition")
+    end
+  end
+  return true
+end
+
+-- A new artifact with the code of some editable blocks replaced; raises on a bad change
+-- (callers check() first).
+function Artifact:with(changes)
+  local spec = { language = self.language, blocks = {} }
+  for i, b in ipairs(self.blocks) do
+    local code = b.code
+    if changes[b.name] ~= nil then
+      assert(b.editable, "artifact: block " .. b.name .. " is fixed")
+      code = changes[b.name]
+    end
+    spec.blocks[i] = {
+      name = b.name, code = code, language = b.language, editable = b.editable,
+      signature = b.signature, doc = b.doc,
+    }
+  end
+  for name in pairs(changes) do assert(self.index[name], "artifact: no block " .. name) end
+  return M.new(spec)
+end
+
+function Artifact:encode()
+  local blocks = {}
+  for i, b in ipairs(self.blocks) do
+    blocks[i] = {
+      name = b.name, code = b.code, language = b.language, editable = b.editable,
+      signature = b.signature, doc = b.doc,
+    }
+  end
+  return hone.json.encode({ language = self.language, blocks = blocks })
+end
+
+function M.decode(text)
+  local spec, err = hone.json.decode(text)
+  if not spec then error("artifact: " .. err) end
+  return M.new(spec)
+end
+
+local function lines_of(s)
+  local out = {}
+  for line in (s .. "\n"):gmatch("(.-)\n") do out[#out + 1] = line end
+  if out[#out] == "" then out[#out] = nil end
+  return out
+end
+
+-- Line diff of two texts by longest common subsequence; small blocks make O(n*m) fine.
+local function diff_lines(a, b)
+  local n, m = #a, #b
+  local lcs = {}
+  for i = n + 1, 1, -1 do
+    lcs[i] = {}
+    for j = m + 1, 1, -1 do
+      if i > n or j > m then lcs[i][j] = 0
+      elseif a[i] == b[j] then lcs[i][j] = lcs[i + 1][j + 1] + 1
+      else lcs[i][j] = math.max(lcs[i + 1][j], lcs[i][j + 1]) end
+    end
+  end
+  local out, i, j = {}, 1, 1
+  while i <= n or j <= m do
+    if i <= n and j <= m and a[i] == b[j] then
+      out[#out + 1] = " " .. a[i]; i = i + 1; j = j + 1
+    elseif j <= m and (i > n or lcs[i][j + 1] >= lcs[i + 1][j]) then
+      out[#out + 1] = "+" .. b[j]; j = j + 1
+    else
+      out[#out + 1] = "-" .. a[i]; i = i + 1
+    end
+  end
+  return out
+end
+
+-- A readable diff from parent to self: one section per changed block, or "" if equal.
+function Artifact:diff(parent)
+  local parts = {}
+  for _, b in ipairs(self.blocks) do
+    local old = parent and parent.index[b.name]
+    if not old or old.code ~= b.code then
+      parts[#parts + 1] = "@@ " .. b.name .. " @@\n" ..
+        table.concat(diff_lines(lines_of(old and old.code or ""), lines_of(b.code)), "\n")
+    end
+  end
+  return table.concat(parts, "\n")
+end
+
+return M

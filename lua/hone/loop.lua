@@ -1,0 +1,227 @@
+-- The loop: one run of a recipe on a task. A recipe drives it with run:step{...}; every
+-- step evaluates the current candidate on a training minibatch, asks the optimizer for a
+-- change, evaluates the new candidate on the minibatch, validation and test, decides
+-- whether to accept it, and commits all of that in one transaction.
+-- The optimizer sees only training evidence; validation selects; test is only recorded.
+local data = require("hone.data")
+local optimizer = require("hone.optimizer")
+local selection = require("hone.selection")
+local templates = require("hone.templates")
+local artifact_mod = require("hone.artifact")
+
+local M = {}
+local Run = {}
+Run.__index = Run
+
+-- A failure that ends the run (not a bug): the CLI records `status` and prints `message`.
+local Stop = {}
+Stop.__index = Stop
+Stop.__tostring = function(s) return s.message end
+M.Stop = Stop
+
+local function stop(status, message)
+  error(setmetatable({ status = status, message = message }, Stop), 0)
+end
+
+function M.is_stop(err) return getmetatable(err) == Stop end
+
+M.MAX_LLM_FAILURES = 3   -- consecutive steps whose LLM calls all failed end the run
+
+local hone = require("hone")
+
+local function now_ms() return hone.now() * 1000 end
+
+-- o: {trace, task, task_name, recipe_name, params, seed, client, artifact (name), log}
+function M.new(o)
+  local task = o.task
+  local spec = task.starting_artifacts[o.artifact or task.default_artifact or "default"]
+  if not spec then
+    stop("failed", string.format("task %s has no starting artifact '%s'", o.task_name,
+      tostring(o.artifact)))
+  end
+  local splits = task.splits(o.seed)
+  for _, name in ipairs({ "train", "validation", "test" }) do
+    if type(splits[name]) ~= "table" then
+      error(string.format("task %s: splits() must return a %s list", o.task_name, name), 0)
+    end
+  end
+  local run = setmetatable({
+    trace = o.trace, task = task, params = o.params, seed = o.seed, splits = splits,
+    log = o.log or function() end,
+    optimizer = optimizer.new({ client = o.client, retries = o.params.retries }),
+    stream = data.stream(splits.train, o.seed),
+    step_no = 0, memory = {}, llm_failures = 0,
+    totals = { prompt_tokens = 0, completion_tokens = 0, llm_calls = 0 },
+  }, Run)
+  run.starting_artifact = artifact_mod.new(spec)
+  run.id = o.trace:create_run({
+    task = o.task_name, recipe = o.recipe_name, seed = o.seed,
+    config = { params = o.params, artifact = o.artifact or task.default_artifact or "default",
+               llm = o.client and { url = o.client.config.url, model = o.client.config.model } },
+  })
+  return run
+end
+
+-- Evaluates an artifact on a split's examples; an evaluation record for the store.
+function Run:evaluate(artifact, split, examples)
+  local t0 = now_ms()
+  local ok, r = pcall(self.task.evaluate, artifact, examples, { split = split, seed = self.seed })
+  if not ok then error(r, 0) end   -- a bug in the task: let the CLI report file:line
+  r.split, r.examples, r.duration_ms = split, #examples, now_ms() - t0
+  return r
+end
+
+-- Step 0: the starting artifact, evaluated on validation and test.
+function Run:start()
+  local a = self.starting_artifact
+  local val = self:evaluate(a, "validation", self.splits.validation)
+  local test = self:evaluate(a, "test", self.splits.test)
+  local id
+  self.trace:transaction(function()
+    id = self.trace:insert_candidate({ run_id = self.id, step = 0, artifact = a, diff = a:diff(nil) })
+    for _, e in ipairs({ val, test }) do
+      e.run_id, e.step, e.candidate_id = self.id, 0, id
+      self.trace:insert_evaluation(e)
+    end
+    self.trace:insert_step({
+      run_id = self.id, step = 0, candidate_id = id, accepted = true, current_id = id,
+      best_id = id, validation_score = val.score, test_score = test.score,
+      error = val.error and ("the starting artifact fails: " .. val.error) or nil,
+    })
+  end)
+  self.current = { id = id, artifact = a, validation = val.score, test = test.score }
+  self.best = self.current
+  self.log(string.format("step 0  start  validation %s  test %s", M.fmt(val.score), M.fmt(test.score)))
+  return self
+end
+
+function M.fmt(x)
+  if x == nil then return "-" end
+  return string.format("%.3f", x)
+end
+
+local function stage_text(task, score)
+  if task.stage and score then return task.stage(score) end
+  return nil
+end
+
+-- One update. opts: {batch_size, decision (any JSON value the recipe wants recorded),
+-- accept (rule name)}. Returns the step's signals.
+function Run:step(opts)
+  opts = opts or {}
+  local p = self.params
+  local b = math.tointeger(opts.batch_size or p.batch_size or 1)
+  assert(b and b >= 1, "batch_size must be a positive integer")
+  local rule = opts.accept or p.accept or "always"
+  local n = self.step_no + 1
+  local t0 = now_ms()
+
+  local batch = self.stream:next(b)
+  local before = self:evaluate(self.current.artifact, "train", batch)
+  local evidence
+  if before.error then
+    evidence = "The code failed before running any input: " .. before.error
+  else
+    evidence = templates.batch(before.results, stage_text(self.task, before.score))
+  end
+  local proposal = self.optimizer:propose({
+    artifact = self.current.artifact, instruction = self.task.instruction,
+    evidence = evidence, memory = self.memory,
+  })
+
+  local s = {
+    run_id = self.id, step = n, batch_size = b, decision = opts.decision,
+    train_before = before.score, error = proposal.error, llm_calls = #proposal.calls,
+    prompt_tokens = 0, completion_tokens = 0,
+  }
+  for _, c in ipairs(proposal.calls) do
+    s.prompt_tokens = s.prompt_tokens + (c.prompt_tokens or 0)
+    s.completion_tokens = s.completion_tokens + (c.completion_tokens or 0)
+  end
+
+  local cand, after, val, test
+  if proposal.changes then
+    cand = self.current.artifact:with(proposal.changes)
+    after = self:evaluate(cand, "train", batch)
+    val = self:evaluate(cand, "validation", self.splits.validation)
+    if p.test_every_step ~= false then test = self:evaluate(cand, "test", self.splits.test) end
+    s.failed = val.error ~= nil
+    s.train_after, s.validation, s.test = after.score, val.score, test and test.score
+    s.accepted = selection.accept(rule, { before = before.score, after = after.score,
+      failed = s.failed })
+    if s.failed then s.error = "candidate failed on validation: " .. val.error end
+  end
+
+  local cand_id
+  local best = self.best
+  if cand and not s.failed and selection.better(val.score, best.validation) then
+    best = { artifact = cand, validation = val.score, test = test and test.score }
+  end
+  self.trace:transaction(function()
+    local tr = self.trace
+    before.run_id, before.step, before.candidate_id = self.id, n, self.current.id
+    tr:insert_evaluation(before)
+    if cand then
+      cand_id = tr:insert_candidate({ run_id = self.id, step = n, parent_id = self.current.id,
+        artifact = cand, diff = cand:diff(self.current.artifact), reasoning = proposal.reasoning })
+      for _, e in ipairs({ after, val, test }) do
+        e.run_id, e.step, e.candidate_id = self.id, n, cand_id
+        tr:insert_evaluation(e)
+      end
+    end
+    for _, c in ipairs(proposal.calls) do
+      c.run_id, c.step = self.id, n
+      tr:insert_llm_call(c)
+    end
+    if best ~= self.best then best.id = cand_id end
+    if s.failed then
+      tr:event(self.id, n, "rollback", s.error, { candidate_id = cand_id })
+    end
+    tr:insert_step({
+      run_id = self.id, step = n, batch_size = b, decision = opts.decision,
+      candidate_id = cand_id, accepted = s.accepted,
+      current_id = s.accepted and cand_id or self.current.id, best_id = best.id,
+      train_score = s.train_after or before.score, validation_score = s.validation,
+      test_score = s.test, error = s.error, llm_calls = s.llm_calls,
+      prompt_tokens = s.prompt_tokens, completion_tokens = s.completion_tokens,
+      duration_ms = now_ms() - t0,
+    })
+  end)
+
+  -- The store has the step; now the in-memory state may move on.
+  self.step_no = n
+  self.best = best
+  local t = self.totals
+  t.prompt_tokens = t.prompt_tokens + s.prompt_tokens
+  t.completion_tokens = t.completion_tokens + s.completion_tokens
+  t.llm_calls = t.llm_calls + s.llm_calls
+  if cand then
+    table.insert(self.memory, { step = n, score = val.score, changes = proposal.changes })
+    while #self.memory > (p.memory or 5) do table.remove(self.memory, 1) end
+    if s.accepted then
+      self.current = { id = cand_id, artifact = cand, validation = val.score, test = s.test }
+    end
+  end
+  s.best_validation = self.best.validation
+  self.log(string.format("step %d  B=%d  train %s -> %s  validation %s  best %s  tokens %d%s%s",
+    n, b, M.fmt(before.score), M.fmt(s.train_after), M.fmt(s.validation),
+    M.fmt(self.best.validation), s.prompt_tokens + s.completion_tokens,
+    s.accepted and "  accepted" or "", s.error and ("  (" .. s.error .. ")") or ""))
+
+  if proposal.fault == "llm" then
+    self.llm_failures = self.llm_failures + 1
+    if self.llm_failures >= M.MAX_LLM_FAILURES then
+      stop("failed", string.format("the LLM endpoint failed %d steps in a row; last: %s",
+        self.llm_failures, proposal.error))
+    end
+  else
+    self.llm_failures = 0
+  end
+  return s
+end
+
+function Run:finish(status, err)
+  self.trace:finish_run(self.id, status, err)
+end
+
+return M

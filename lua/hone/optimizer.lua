@@ -1,0 +1,172 @@
+-- The optimizer: an OptoPrime-style learning context built from the artifact, the evidence
+-- and the memory of past attempts; one LLM call; a tolerant parse of the reply into block
+-- changes, each checked (syntax, signature) before anything runs; bounded retries with
+-- the reason fed back.
+local hone = require("hone")
+local json = hone.json
+
+local M = {}
+local Optimizer = {}
+Optimizer.__index = Optimizer
+
+M.SYSTEM = [[You're tasked to solve a coding/algorithm problem. You will see the instruction, the code, the documentation of each function used in the code, and the feedback about the execution result.
+
+Specifically, a problem will be composed of the following parts:
+- #Instruction: the instruction which describes the things you need to do or the question you should answer.
+- #Code: the code defined in the problem.
+- #Documentation: the documentation of each function used in #Code.
+- #Variables: the blocks of #Code that you may change, with their current values.
+- #Constraints: the constraints on your changes.
+- #Feedback: the feedback about the code's execution result on a batch of inputs.
+- #Others: past attempts and other context.
+
+Your goal is to improve the #Code by changing the #Variables so that the feedback improves. Reply with one JSON object and nothing else:
+{"reasoning": "<your reasoning>", "answer": "", "suggestion": {"<variable name>": "<complete new code of that variable>"}}
+In "suggestion", give the complete new code of every variable you change, as a JSON string. Do not change the names or signatures of functions.
+]]
+
+-- opts: {client, retries (extra attempts after an unusable reply, default 2)}
+function M.new(opts)
+  return setmetatable({ client = opts.client, retries = opts.retries or 2 }, Optimizer)
+end
+
+local function section(title, body)
+  if body == nil or body == "" then return nil end
+  return "#" .. title .. "\n" .. body
+end
+
+-- The user message of the learning context. args: {artifact, instruction, evidence,
+-- memory = list of {step, score, changes}}.
+function M.context(args)
+  local a = args.artifact
+  local docs, vars, fixed, sigs = {}, {}, {}, {}
+  for _, b in ipairs(a.blocks) do
+    if b.doc then docs[#docs + 1] = string.format("[%s] %s", b.signature or b.name, b.doc) end
+    if b.editable then
+      vars[#vars + 1] = string.format("(%s) %s:\n%s", b.language, b.name, b.code)
+      if b.signature then sigs[#sigs + 1] = b.signature end
+    else
+      fixed[#fixed + 1] = b.name
+    end
+  end
+  local constraints = {}
+  if #sigs > 0 then
+    constraints[#constraints + 1] = "Keep these signatures exactly: " .. table.concat(sigs, ", ")
+  end
+  if #fixed > 0 then
+    constraints[#constraints + 1] = "These blocks are fixed and cannot change: " ..
+      table.concat(fixed, ", ")
+  end
+  constraints[#constraints + 1] = "Suggest only names listed in #Variables: " ..
+    table.concat(a:editable_names(), ", ")
+
+  local others
+  if args.memory and #args.memory > 0 then
+    local past = { "Past attempts (feasible but not optimal):" }
+    for _, m in ipairs(args.memory) do
+      local changed = {}
+      for name, code in pairs(m.changes) do changed[#changed + 1] = name .. ":\n" .. code end
+      table.sort(changed)
+      past[#past + 1] = string.format("Attempt at step %d (score %s):\n%s", m.step,
+        m.score and string.format("%.4g", m.score) or "failed", table.concat(changed, "\n"))
+    end
+    others = table.concat(past, "\n\n")
+  end
+
+  local parts = {}
+  for _, s in ipairs({
+    section("Instruction", args.instruction),
+    section("Code", a:assemble()),
+    section("Documentation", table.concat(docs, "\n")),
+    section("Variables", table.concat(vars, "\n\n")),
+    section("Constraints", "- " .. table.concat(constraints, "\n- ")),
+    section("Feedback", args.evidence),
+    section("Others", others),
+  }) do parts[#parts + 1] = s end
+  return table.concat(parts, "\n\n")
+end
+
+-- The JSON object in an LLM reply: the whole text, a fenced block, or the outermost braces.
+local function find_object(text)
+  local candidates = { text }
+  for body in text:gmatch("```[%w_-]*%s*\n(.-)```") do candidates[#candidates + 1] = body end
+  local first, last = text:find("{", 1, true), nil
+  for i = #text, 1, -1 do
+    if text:byte(i) == 125 then last = i break end   -- '}'
+  end
+  if first and last and last > first then candidates[#candidates + 1] = text:sub(first, last) end
+  local first_err
+  for _, c in ipairs(candidates) do
+    local v, err = json.decode(c)
+    if type(v) == "table" and not json.is_array(v) then return v end
+    first_err = first_err or err
+  end
+  return nil, "the reply is not a JSON object" .. (first_err and (" (" .. first_err .. ")") or "")
+end
+
+-- Code sent inside a fence ("```lua\n...\n```") is unwrapped.
+local function unfence(code)
+  local inner = code:match("^%s*```[%w_-]*%s*\n(.-)\n?```%s*$")
+  return inner or code
+end
+
+-- Parses an LLM reply against artifact. Returns changes (name -> code), reasoning; or
+-- nil, reason (one line, fit to be fed back to the LLM).
+function M.parse(text, artifact)
+  if type(text) ~= "string" or text:match("^%s*$") then return nil, "the reply is empty" end
+  local obj, err = find_object(text)
+  if not obj then return nil, err end
+  local suggestion = obj.suggestion
+  if suggestion == nil then suggestion = obj.suggestions end
+  if type(suggestion) ~= "table" or json.is_array(suggestion) or next(suggestion) == nil then
+    return nil, "the reply has no non-empty \"suggestion\" object"
+  end
+  local changes = {}
+  for name, code in pairs(suggestion) do
+    if type(name) ~= "string" then return nil, "suggestion keys must be variable names" end
+    if type(code) ~= "string" then
+      return nil, string.format("the suggestion for '%s' must be a string of code", name)
+    end
+    code = unfence(code)
+    local ok, why = artifact:check(name, code)
+    if not ok then return nil, why end
+    if code ~= artifact:block(name).code then changes[name] = code end
+  end
+  if next(changes) == nil then return nil, "the suggestion changes nothing" end
+  local reasoning = obj.reasoning
+  if type(reasoning) ~= "string" then reasoning = reasoning and json.encode(reasoning) or "" end
+  return changes, reasoning
+end
+
+-- Asks for a proposal. Returns {changes, reasoning, calls = {call records}, error, fault}
+-- where fault is "llm" (the endpoint failed) or "reply" (no usable reply) when changes is nil.
+function Optimizer:propose(args)
+  local messages = {
+    { role = "system", content = M.SYSTEM },
+    { role = "user", content = M.context(args) },
+  }
+  local calls = {}
+  for attempt = 1, self.retries + 1 do
+    local r = self.client:chat(messages, "optimizer")
+    calls[#calls + 1] = r.record
+    if not r.ok then
+      return { calls = calls, error = "LLM call failed: " .. tostring(r.error), fault = "llm" }
+    end
+    local changes, reasoning = M.parse(r.content, args.artifact)
+    if changes then
+      return { changes = changes, reasoning = reasoning, calls = calls }
+    end
+    local why = reasoning
+    r.record.proposal_error = why
+    if attempt > self.retries then
+      return { calls = calls, error = "no usable proposal: " .. why, fault = "reply" }
+    end
+    messages[#messages + 1] = { role = "assistant", content = r.content }
+    messages[#messages + 1] = { role = "user", content =
+      "Your reply could not be used: " .. why .. "\nReply again with only the JSON object " ..
+      "{\"reasoning\": ..., \"answer\": \"\", \"suggestion\": {...}} whose suggestion keys are " ..
+      "among: " .. table.concat(args.artifact:editable_names(), ", ") .. "." }
+  end
+end
+
+return M

@@ -1,0 +1,117 @@
+-- The trace store's vocabulary: runs, steps, candidates, evaluations, LLM calls and events,
+-- written through hone.store. A loop step writes all its rows in one transaction.
+local hone = require("hone")
+local json = hone.json
+
+local M = {}
+local Trace = {}
+Trace.__index = Trace
+
+function M.open(path, opts)
+  return setmetatable({ db = hone.store.open(path, opts), path = path }, Trace)
+end
+
+function Trace:close() self.db:close() end
+
+-- Runs fn inside one transaction; on error rolls back and re-raises.
+function Trace:transaction(fn, ...)
+  self.db:begin()
+  local ok, err = pcall(fn, ...)
+  if not ok then
+    pcall(self.db.rollback, self.db)
+    error(err, 0)
+  end
+  self.db:commit()
+end
+
+local function encode_or_nil(v)
+  if v == nil then return nil end
+  return json.encode(v)
+end
+
+function Trace:create_run(r)
+  local _, id = self.db:exec(
+    "INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES (?, ?, ?, ?, ?)",
+    r.task, r.recipe, r.seed, json.encode(r.config or {}), hone.version)
+  return id
+end
+
+function Trace:finish_run(run_id, status, err)
+  self.db:exec("UPDATE runs SET status = ?, error = ?, " ..
+    "finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", status, err, run_id)
+end
+
+function Trace:insert_candidate(c)
+  local _, id = self.db:exec(
+    "INSERT INTO candidates (run_id, step, parent_id, artifact, code, diff, reasoning) " ..
+    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    c.run_id, c.step, c.parent_id, c.artifact:encode(), c.artifact:assemble(), c.diff, c.reasoning)
+  return id
+end
+
+function Trace:insert_evaluation(e)
+  self.db:exec(
+    "INSERT INTO evaluations (run_id, step, candidate_id, split, score, examples, results, " ..
+    "error, error_kind, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    e.run_id, e.step, e.candidate_id, e.split, e.score, e.examples, encode_or_nil(e.results),
+    e.error, e.error_kind, e.duration_ms)
+end
+
+function Trace:insert_llm_call(c)
+  self.db:exec(
+    "INSERT INTO llm_calls (run_id, step, purpose, model, url, request, response, status, " ..
+    "error, proposal_error, http_status, attempts, prompt_tokens, completion_tokens, latency_ms) " ..
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    c.run_id, c.step, c.purpose, c.model, c.url, c.request or "", c.response, c.status, c.error,
+    c.proposal_error, c.http_status, c.attempts, c.prompt_tokens or 0, c.completion_tokens or 0,
+    c.latency_ms)
+end
+
+function Trace:insert_step(s)
+  self.db:exec(
+    "INSERT INTO steps (run_id, step, batch_size, horizon, decision, candidate_id, accepted, " ..
+    "current_id, best_id, train_score, validation_score, test_score, error, llm_calls, " ..
+    "prompt_tokens, completion_tokens, duration_ms) " ..
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    s.run_id, s.step, s.batch_size, s.horizon, encode_or_nil(s.decision), s.candidate_id,
+    s.accepted and 1 or 0, s.current_id, s.best_id, s.train_score, s.validation_score,
+    s.test_score, s.error, s.llm_calls or 0, s.prompt_tokens or 0, s.completion_tokens or 0,
+    s.duration_ms)
+end
+
+function Trace:event(run_id, step, kind, message, data)
+  self.db:exec("INSERT INTO events (run_id, step, kind, message, data) VALUES (?, ?, ?, ?, ?)",
+    run_id, step, kind, message, encode_or_nil(data))
+end
+
+-- Reading --------------------------------------------------------------------------------
+
+function Trace:runs()
+  return self.db:query(
+    "SELECT r.id, r.task, r.recipe, r.seed, r.status, r.started_at, r.finished_at, " ..
+    "  (SELECT count(*) FROM steps s WHERE s.run_id = r.id AND s.step > 0) AS steps, " ..
+    "  (SELECT max(validation_score) FROM steps s WHERE s.run_id = r.id) AS best_validation, " ..
+    "  (SELECT sum(prompt_tokens + completion_tokens) FROM steps s WHERE s.run_id = r.id) AS tokens " ..
+    "FROM runs r ORDER BY r.id")
+end
+
+function Trace:run(id)
+  return self.db:query("SELECT * FROM runs WHERE id = ?", id)[1]
+end
+
+function Trace:steps(run_id)
+  return self.db:query("SELECT * FROM steps WHERE run_id = ? ORDER BY step", run_id)
+end
+
+function Trace:candidate(id)
+  return self.db:query("SELECT * FROM candidates WHERE id = ?", id)[1]
+end
+
+function Trace:llm_totals(run_id)
+  return self.db:query(
+    "SELECT count(*) AS calls, coalesce(sum(prompt_tokens), 0) AS prompt_tokens, " ..
+    "coalesce(sum(completion_tokens), 0) AS completion_tokens, " ..
+    "coalesce(sum(latency_ms), 0) AS latency_ms FROM llm_calls WHERE run_id = ?", run_id)[1]
+end
+
+return M

@@ -1,0 +1,171 @@
+-- The Lua framework: data, artifact, templates, optimizer parsing and context, selection.
+local hone = require("hone")
+local artifact = require("hone.artifact")
+local data = require("hone.data")
+local optimizer = require("hone.optimizer")
+local selection = require("hone.selection")
+local templates = require("hone.templates")
+
+local function two_blocks()
+  return artifact.new({ language = "lua", blocks = {
+    { name = "helper", editable = false, code = "function helper(x)\n  return x * 2\nend" },
+    { name = "main", doc = "main(a, b) -> number", code = "function main(a, b)\n  return helper(a) + b\nend" },
+  } })
+end
+
+return {
+  ["rng is deterministic and seeds differ"] = function(t)
+    local a, b, c = data.rng(7), data.rng(7), data.rng(8)
+    local sa, sb, sc = {}, {}, {}
+    for i = 1, 20 do sa[i], sb[i], sc[i] = a:int(1, 1000), b:int(1, 1000), c:int(1, 1000) end
+    t.eq(sa, sb, "same seed")
+    t.ok(table.concat(sa, ",") ~= table.concat(sc, ","), "different seeds give different draws")
+    for _ = 1, 1000 do
+      local x = a:random()
+      t.ok(x >= 0 and x < 1, "random in [0, 1)")
+    end
+  end,
+
+  ["shuffle permutes and cut gives exact sizes"] = function(t)
+    local list = {}
+    for i = 1, 50 do list[i] = i end
+    local s = data.shuffle(list, data.rng(1))
+    t.eq(#s, 50, "length")
+    local seen = {}
+    for _, v in ipairs(s) do seen[v] = true end
+    for i = 1, 50 do t.ok(seen[i], "element " .. i .. " kept") end
+    t.ok(table.concat(s, ",") ~= table.concat(list, ","), "order changed")
+    local parts = data.cut(s, { "train", "validation" }, { train = 15, validation = 10 }, "test")
+    t.eq({ #parts.train, #parts.validation, #parts.test }, { 15, 10, 25 }, "sizes")
+    t.eq(parts.validation[1], s[16], "consecutive")
+  end,
+
+  ["the minibatch stream covers an epoch before repeating"] = function(t)
+    local ex = {}
+    for i = 1, 6 do ex[i] = { id = i } end
+    local st = data.stream(ex, 3)
+    local seen = {}
+    for _, e in ipairs(st:next(4)) do seen[e.id] = (seen[e.id] or 0) + 1 end
+    for _, e in ipairs(st:next(2)) do seen[e.id] = (seen[e.id] or 0) + 1 end
+    for i = 1, 6 do t.eq(seen[i], 1, "example " .. i .. " once per epoch") end
+    t.eq(#st:next(5), 5, "crosses into the next epoch")
+    t.eq(st.epoch, 2, "epoch")
+  end,
+
+  ["artifact assembles, replaces editable blocks, refuses fixed ones"] = function(t)
+    local a = two_blocks()
+    t.eq(a:editable_names(), { "main" }, "editable")
+    t.eq(a:block("main").signature, "main(a,b)", "signature derived")
+    t.match(a:assemble(), "function helper.*function main", "order kept")
+    local b = a:with({ main = "function main(a, b)\n  return a - b\nend" })
+    t.match(b:assemble(), "return a %- b", "replaced")
+    t.match(a:assemble(), "helper%(a%) %+ b", "original untouched")
+    t.raises(function() a:with({ helper = "function helper(x) return x end" }) end, "fixed")
+    local back = artifact.decode(b:encode())
+    t.eq(back:assemble(), b:assemble(), "encode/decode")
+    t.eq(back:block("helper").editable, false, "editable flag kept")
+  end,
+
+  ["artifact check: syntax, signature, fixed and unknown blocks"] = function(t)
+    local a = two_blocks()
+    t.ok(a:check("main", "function main(a, b) return a end"), "good code")
+    local _, why = a:check("main", "function main(a, b) return a +* b end")
+    t.match(why, "does not compile", "syntax")
+    _, why = a:check("main", "function main(a) return a end")
+    t.match(why, "keep its signature main%(a,b%)", "signature")
+    _, why = a:check("helper", "function helper(x) return x end")
+    t.match(why, "fixed", "fixed")
+    _, why = a:check("nosuch", "x")
+    t.match(why, "no block named 'nosuch'", "unknown")
+    _, why = a:check("main", "   ")
+    t.match(why, "empty", "empty")
+  end,
+
+  ["artifact diff shows changed lines of changed blocks"] = function(t)
+    local a = two_blocks()
+    local b = a:with({ main = "function main(a, b)\n  return a - b\nend" })
+    local d = b:diff(a)
+    t.match(d, "@@ main @@", "section")
+    t.match(d, "\n%-  return helper%(a%) %+ b", "removed line")
+    t.match(d, "\n%+  return a %- b", "added line")
+    t.no_match(d, "@@ helper @@", "unchanged block")
+    t.eq(a:diff(a), "", "no change")
+  end,
+
+  ["optimizer parses fenced, wrapped and plain JSON replies"] = function(t)
+    local a = two_blocks()
+    local code = "function main(a, b)\n  return a * b\nend"
+    local plain = hone.json.encode({ reasoning = "multiply", suggestion = { main = code } })
+    for _, reply in ipairs({
+      plain,
+      "Here you go:\n```json\n" .. plain .. "\n```\nGood luck.",
+      "Sure! " .. plain .. " That is all.",
+    }) do
+      local changes, reasoning = optimizer.parse(reply, a)
+      t.ok(changes, "parsed: " .. reply:sub(1, 30))
+      t.eq(changes.main, code, "code")
+      t.eq(reasoning, "multiply", "reasoning")
+    end
+    local fenced = '{"suggestion": {"main": "```lua\\nfunction main(a, b) return 1 end\\n```"}}'
+    t.eq(optimizer.parse(fenced, a).main, "function main(a, b) return 1 end", "code fence unwrapped")
+  end,
+
+  ["optimizer rejects unusable replies with a reason"] = function(t)
+    local a = two_blocks()
+    local cases = {
+      { "", "empty" },
+      { "I would multiply the numbers.", "not a JSON object" },
+      { '{"reasoning": "x"}', "no non%-empty \"suggestion\"" },
+      { '{"suggestion": {}}', "no non%-empty" },
+      { '{"suggestion": {"main": 3}}', "must be a string" },
+      { '{"suggestion": {"other": "function other() end"}}', "no block named 'other'" },
+      { '{"suggestion": {"main": "function main(a, b) return end end"}}', "does not compile" },
+      { '{"suggestion": {"main": "function main(x) return x end"}}', "signature" },
+      { '{"suggestion": {"helper": "function helper(x) return x end"}}', "fixed" },
+      { '{"suggestion": {"main": "function main(a, b)\\n  return helper(a) + b\\nend"}}', "changes nothing" },
+      { '[1, 2]', "not a JSON object" },
+    }
+    for _, c in ipairs(cases) do
+      local changes, why = optimizer.parse(c[1], a)
+      t.eq(changes, nil, "rejected: " .. c[1])
+      t.match(why, c[2], "reason for " .. c[1])
+    end
+  end,
+
+  ["the learning context has the OptoPrime sections and the memory"] = function(t)
+    local a = two_blocks()
+    local ctx = optimizer.context({
+      artifact = a, instruction = "Make main add.", evidence = "ID [1]:\nInput: 1\nOutput: 2",
+      memory = { { step = 2, score = 0.5, changes = { main = "function main(a, b) return 0 end" } } },
+    })
+    for _, section in ipairs({ "#Instruction", "#Code", "#Documentation", "#Variables",
+                               "#Constraints", "#Feedback", "#Others" }) do
+      t.match(ctx, "\n?" .. section .. "\n", section)
+    end
+    t.match(ctx, "Keep these signatures exactly: main%(a,b%)", "signature constraint")
+    t.match(ctx, "fixed and cannot change: helper", "fixed constraint")
+    t.match(ctx, "Attempt at step 2 %(score 0.5%)", "memory")
+    t.no_match(ctx:match("#Variables\n(.-)#Constraints"), "helper%(x%)", "fixed block is not a variable")
+  end,
+
+  ["the batch template numbers traces and shows errors"] = function(t)
+    local text = templates.batch({
+      { input = 3, output = 5, feedback = "wrong: expected 6" },
+      { input = { a = 1 }, error = "runtime at line 2: boom", feedback = "the call failed" },
+    }, "Close.")
+    t.match(text, "^ID %[1%]:\nInput: 3\nOutput: 5\nFeedback: wrong: expected 6", "first")
+    t.match(text, "ID %[2%]:\nInput: {\"a\":1}\nOutput: %(error%) runtime at line 2: boom", "second")
+    t.match(text, "Overall: Close%.$", "stage")
+    t.match(templates.show(string.rep("x", 5000)), "%.%.%.%[3000 more characters%]$", "long values cut")
+  end,
+
+  ["acceptance rules"] = function(t)
+    t.ok(selection.accept("always", { before = 1, after = 0 }), "always")
+    t.ok(not selection.accept("always", { failed = true }), "never a failed one")
+    t.ok(selection.accept("improves_batch", { before = 0.2, after = 0.5 }), "improves")
+    t.ok(not selection.accept("improves_batch", { before = 0.5, after = 0.5 }), "equal is not better")
+    t.raises(function() selection.accept("bogus", {}) end, "unknown acceptance rule 'bogus'")
+    t.ok(selection.better(0.1, nil) and not selection.better(nil, 0.1) and not selection.better(0.1, 0.1),
+      "better")
+  end,
+}
