@@ -18,6 +18,7 @@
 **   sb:output([clear]) -> text
 **       What the candidate print()ed, at most 64 KiB, ending "...[truncated]" past that.
 **   sb:stats() -> {instructions = n, memory = bytes, memory_peak = bytes, calls = n}
+**       instructions counts whole steps of 1000 (the hook's period), so a tiny call adds 0.
 **
 ** err is {kind = "syntax"|"runtime"|"timeout"|"memory", message = one line, line = n|nil}.
 ** A load or call that hits a cap fails with that cap's kind even if the candidate caught
