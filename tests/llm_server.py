@@ -13,8 +13,10 @@ Endpoints (and control commands: script, requests, reset):
   POST /_script   {"replies": [...], "rules": [...], "default": {...}}: replaces the
                   script and clears the request log
   GET  /_requests the log, oldest first: [{method, path, headers, auth_scheme?,
-                  auth_length?, body | body_text}]; header names are lower case and the
-                  Authorization value is never kept, only its scheme and credential length
+                  auth_length?, in_flight, body | body_text}]; header names are lower case;
+                  the Authorization and x-api-key values are never kept, only the scheme
+                  ("Bearer", "x-api-key") and the credential's length; in_flight counts
+                  the chat requests being answered when this one arrived, itself included
   POST /_reset    empties the script and the log
 
 A request is answered by the first rule whose "match" occurs in its message contents (rules
@@ -241,11 +243,23 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(404, {"error": {"message": "no such path", "type": "not_found"}})
 
     def chat(self, data):
-        entry = {"method": self.command, "path": self.path, "headers": {}}
+        with self.server.flight_lock:
+            self.server.in_flight += 1
+            entry = {"method": self.command, "path": self.path, "headers": {},
+                     "in_flight": self.server.in_flight}
+        try:
+            self.chat_logged(data, entry)
+        finally:
+            with self.server.flight_lock:
+                self.server.in_flight -= 1
+
+    def chat_logged(self, data, entry):
         for name, value in self.headers.items():
             if name.lower() == "authorization":
                 scheme, _, credential = value.partition(" ")
                 entry["auth_scheme"], entry["auth_length"] = scheme, len(credential)
+            elif name.lower() == "x-api-key":
+                entry["auth_scheme"], entry["auth_length"] = "x-api-key", len(value)
             else:
                 entry["headers"][name.lower()] = value
         try:
@@ -308,10 +322,13 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True   # a sleeping handler must not keep a killed server alive
     allow_reuse_address = True
+    request_queue_size = 128   # the concurrency bench opens dozens of connections at once
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), Handler)
         self.script = Script()
+        self.flight_lock = threading.Lock()
+        self.in_flight = 0
 
     def handle_error(self, request, client_address):
         # Clients that hang up (timeouts, cut tests) are expected; anything else is a bug here.
