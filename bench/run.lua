@@ -42,3 +42,34 @@ local sb <close> = hone.sandbox.lua.new({})
 sb:load(code)
 local call = time(100000, function(i) sb:call("f", i) end)
 print(string.format("lua sandbox: new + load + call %.1f us, call in a live sandbox %.2f us", sandbox, call))
+
+-- LLM I/O against the scripted server on loopback (python3; it, not hone, limits the rate).
+local support = dofile("tests/support.lua")
+local server = support.llm_server()
+local function requests(n)
+  local list = {}
+  for i = 1, n do
+    list[i] = { url = server.url, model = "bench", messages = { { role = "user", content = "q" .. i } }, retries = 0 }
+  end
+  return list
+end
+server:script({ default = { content = "ok", delay = 0.05 } })
+local n, conc, delay = 1000, 32, 0.05
+local t0 = hone.now()
+local rs = hone.llm.batch(requests(n), { concurrency = conc })
+local wall = hone.now() - t0
+local failed = 0
+for _, r in ipairs(rs) do if not r.ok then failed = failed + 1 end end
+local ideal = n / conc * delay
+print(string.format("llm batch: %d requests, concurrency %d, server answers after %d ms: %.2f s wall, ideal %.2f s, " ..
+  "ratio %.2f (goal <= 1.15); %d failed", n, conc, delay * 1000, wall, ideal, wall / ideal, failed))
+server:script({ default = { content = "ok" } })
+local m = 300
+local c0 = os.clock()
+t0 = hone.now()
+for _, req in ipairs(requests(m)) do hone.llm.chat(req) end
+wall = hone.now() - t0
+local cpu = os.clock() - c0
+print(string.format("llm chat, server answering at once: %.0f us wall per call (mostly python), %.0f us of hone's " ..
+  "own CPU per call (user + system: a fresh TCP connection per call)", wall / m * 1e6, cpu / m * 1e6))
+support.shutdown()

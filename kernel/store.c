@@ -108,6 +108,26 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX evaluations_run ON evaluations(run_id, step);"
     "CREATE INDEX llm_calls_run ON llm_calls(run_id, step);"
     "CREATE INDEX events_run ON events(run_id, step);",
+
+    /* 2: providers, the reply cache, LLM accounting per step, replays */
+    "ALTER TABLE llm_calls ADD COLUMN format TEXT;"          /* openai | anthropic */
+    "ALTER TABLE llm_calls ADD COLUMN cache_key TEXT;"
+    "ALTER TABLE llm_calls ADD COLUMN cache_hit INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE llm_calls ADD COLUMN attempt_log TEXT;"     /* JSON: one entry per attempt */
+    "ALTER TABLE steps ADD COLUMN llm_latency_ms REAL;"
+    "ALTER TABLE runs ADD COLUMN replay_of INTEGER REFERENCES runs(id);"
+    "CREATE TABLE llm_cache ("                               /* one row per distinct request */
+    "  key               TEXT PRIMARY KEY,"                  /* sha256 of format, body, seed */
+    "  format            TEXT NOT NULL,"
+    "  model             TEXT NOT NULL,"
+    "  request           TEXT NOT NULL,"
+    "  response          TEXT NOT NULL,"
+    "  content           TEXT NOT NULL,"
+    "  finish_reason     TEXT,"
+    "  prompt_tokens     INTEGER NOT NULL DEFAULT 0,"
+    "  completion_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  created_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+    ");",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))

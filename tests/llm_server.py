@@ -81,6 +81,24 @@ class Script:
     def reset(self):
         with self.lock:
             self.replies, self.rules, self.default, self.log = [], [], None, []
+            self.new_generation()
+
+    def new_generation(self):
+        """A new script counts only its own requests in flight: a handler still busy with
+        a request its client gave up on (a timeout test) belongs to the old one."""
+        self.generation = getattr(self, "generation", 0) + 1
+        self.in_flight = 0
+
+    def enter(self):
+        """A chat request arrives: (its generation, requests in flight with it)."""
+        with self.lock:
+            self.in_flight += 1
+            return self.generation, self.in_flight
+
+    def leave(self, generation):
+        with self.lock:
+            if generation == self.generation:
+                self.in_flight -= 1
 
     def load(self, spec):
         replies, rules, default = spec.get("replies"), spec.get("rules"), spec.get("default")
@@ -102,6 +120,7 @@ class Script:
             raise ValueError("unknown script fields: %s" % ", ".join(sorted(unknown)))
         with self.lock:
             self.replies, self.rules, self.default, self.log = list(replies), rules, default, []
+            self.new_generation()
 
     def choose(self, text):
         with self.lock:
@@ -210,6 +229,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_bytes(self, status, data, content_type="application/json", headers=None,
                    close=False):
+        self.leave_flight()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -243,15 +263,20 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(404, {"error": {"message": "no such path", "type": "not_found"}})
 
     def chat(self, data):
-        with self.server.flight_lock:
-            self.server.in_flight += 1
-            entry = {"method": self.command, "path": self.path, "headers": {},
-                     "in_flight": self.server.in_flight}
+        self.generation, in_flight = self.server.script.enter()
+        entry = {"method": self.command, "path": self.path, "headers": {}, "in_flight": in_flight}
+        self.counted = True
         try:
             self.chat_logged(data, entry)
         finally:
-            with self.server.flight_lock:
-                self.server.in_flight -= 1
+            self.leave_flight()
+
+    def leave_flight(self):
+        """Called before the answer goes out: once the client has it, it may send the next
+        request at once, and this one must no longer count as in flight."""
+        if getattr(self, "counted", False):
+            self.counted = False
+            self.server.script.leave(self.generation)
 
     def chat_logged(self, data, entry):
         for name, value in self.headers.items():
@@ -282,6 +307,7 @@ class Handler(BaseHTTPRequestHandler):
         if reply.get("delay"):
             time.sleep(float(reply["delay"]))
         if reply.get("drop"):
+            self.leave_flight()
             self.close_connection = True
             return
         status = int(reply.get("status", 200))
@@ -303,6 +329,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_bytes(status, data, headers=headers)
             return
         half = len(data) // 2
+        self.leave_flight()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -327,8 +354,6 @@ class Server(ThreadingHTTPServer):
     def __init__(self):
         super().__init__(("127.0.0.1", 0), Handler)
         self.script = Script()
-        self.flight_lock = threading.Lock()
-        self.in_flight = 0
 
     def handle_error(self, request, client_address):
         # Clients that hang up (timeouts, cut tests) are expected; anything else is a bug here.

@@ -78,7 +78,8 @@ S.bin = os.getenv("HONE_BIN") or "./hone"
 -- Runs the hone binary; returns exit code, stdout, stderr. env: table of VAR=value.
 function S.hone(args, env)
   local dir = S.tmpdir()
-  local prefix = "env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u HONE_LLM_URL "
+  local prefix = "env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u HONE_LLM_URL -u HONE_LLM -u HONE_LLM_MODEL " ..
+    "-u HONE_TASK_LLM -u ANTHROPIC_API_KEY -u ANTHROPIC_BASE_URL "
   for k, v in pairs(env or {}) do prefix = prefix .. k .. "=" .. S.sh_quote(v) .. " " end
   local cmd = string.format("%s%s %s >%s/out 2>%s/err", prefix, S.bin, args, dir, dir)
   local _, _, code = os.execute(cmd)

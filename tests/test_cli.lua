@@ -41,7 +41,7 @@ return {
   ["without an LLM endpoint run names the options"] = function(t)
     local code, _, err = t.hone("run toy")
     t.eq(code, 2, "exit")
-    t.match(err, "no LLM endpoint: pass %-%-llm%-url URL and %-%-model NAME, or set HONE_LLM_URL", "message")
+    t.match(err, "no LLM endpoint: pass %-%-llm PROVIDER:MODEL", "message")
     one_line(t, err)
     code, _, err = t.hone("run toy", { HONE_LLM_URL = "http://127.0.0.1:1/v1" })
     t.eq(code, 2, "exit without a model")

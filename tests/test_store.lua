@@ -13,7 +13,7 @@ return {
     for _, r in ipairs(db:query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")) do
       names[#names + 1] = r.name
     end
-    t.eq(table.concat(names, ","), "candidates,evaluations,events,llm_calls,runs,steps", "tables")
+    t.eq(table.concat(names, ","), "candidates,evaluations,events,llm_cache,llm_calls,runs,steps", "tables")
     t.eq(db:query("PRAGMA user_version")[1].user_version, hone.store.schema_version, "version")
     t.eq(db:query("PRAGMA journal_mode")[1].journal_mode, "wal", "journal mode")
     db:close()
@@ -98,5 +98,23 @@ return {
     local out = p:read("a")
     p:close()
     t.eq(out, "toy|fixed|running\n", "sqlite3 output")
+  end,
+  ["a version 1 store is migrated in place, its rows kept"] = function(t)
+    local path = fresh(t)
+    local db = hone.store.open(path)
+    db:exec("INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('toy', 'fixed', 7, '{}', 'x')")
+    -- take version 2 back off, as a store written by the first schema would be
+    for _, sql in ipairs({ "DROP TABLE llm_cache", "ALTER TABLE runs DROP COLUMN replay_of",
+        "ALTER TABLE steps DROP COLUMN llm_latency_ms", "ALTER TABLE llm_calls DROP COLUMN attempt_log",
+        "ALTER TABLE llm_calls DROP COLUMN cache_hit", "ALTER TABLE llm_calls DROP COLUMN cache_key",
+        "ALTER TABLE llm_calls DROP COLUMN format", "PRAGMA user_version = 1" }) do
+      db:exec(sql)
+    end
+    db:close()
+    db = hone.store.open(path)
+    t.eq(db:query("PRAGMA user_version")[1].user_version, hone.store.schema_version, "migrated")
+    t.eq(db:query("SELECT seed, replay_of FROM runs"), { { seed = 7 } }, "row kept, new column empty")
+    t.eq(#db:query("SELECT * FROM llm_cache"), 0, "new table")
+    db:close()
   end,
 }

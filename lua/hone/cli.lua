@@ -12,7 +12,8 @@ M.USAGE = [[usage: hone <command> [options]
 commands:
   run TASK       run a recipe on a task (TASK: a name under tasks/, or a task.lua path)
   runs           list the runs in the store
-  show RUN       one run, step by step
+  show RUN       one run, step by step (--calls: every LLM call)
+  replay RUN     re-run a stored run from the reply cache only, and check every step matches
   lua FILE ...   run a Lua script with the hone module (tests, experiments)
   help           this text;  version: hone's version
 
@@ -21,9 +22,19 @@ options for run:
   --set KEY=VALUE   set a recipe parameter, e.g. --set batch_size=3 (repeatable)
   --artifact NAME   which starting artifact of the task (default: the task's default)
   --seed N          run seed: shuffling and the LLM's seed (default: 1)
-  --llm-url URL     OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1
-                    (else $HONE_LLM_URL, else $OPENAI_BASE_URL)
-  --model NAME      model name (else $HONE_LLM_MODEL); the key comes from $OPENAI_API_KEY
+  --llm PROVIDER:MODEL   the optimizer's model (else $HONE_LLM); providers: openai,
+                    anthropic, vllm, ollama, llamacpp. Keys come only from the environment:
+                    $OPENAI_API_KEY, $ANTHROPIC_API_KEY
+  --llm-url URL     base URL, e.g. http://127.0.0.1:8080/v1 (else $HONE_LLM_URL, else
+                    $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL, else the provider's default)
+  --model NAME      model name for an OpenAI-compatible --llm-url (else $HONE_LLM_MODEL)
+  --task-llm PROVIDER:MODEL, --task-llm-url URL
+                    the task's own model (BBEH answers with it); default: the optimizer's
+  --llm-concurrency N   requests in flight at once when a task evaluates a split (8)
+  --llm-cache MODE  on (default): replies are kept in the store and reused for equal requests;
+                    off; only: never touch the network, fail on a reply not in the cache
+  --budget LIMITS   hard limits per run, e.g. calls=50,tokens=200000 (also prompt_tokens,
+                    completion_tokens); when spent the run stops with status "budget"
   --quiet           no per-step lines
 options for every command:
   --db FILE         the trace store (default: $HONE_DB, else hone.db)
@@ -40,9 +51,12 @@ end
 -- Flags each command accepts: name -> "string" | "integer" | "list" | "boolean".
 local FLAGS = {
   run = { recipe = "string", set = "list", artifact = "string", seed = "integer",
-          ["llm-url"] = "string", model = "string", quiet = "boolean", db = "string" },
+          llm = "string", ["llm-url"] = "string", model = "string", ["task-llm"] = "string",
+          ["task-llm-url"] = "string", ["llm-concurrency"] = "integer", ["llm-cache"] = "string",
+          budget = "string", quiet = "boolean", db = "string" },
   runs = { db = "string" },
-  show = { db = "string" },
+  show = { db = "string", calls = "boolean" },
+  replay = { db = "string", quiet = "boolean" },
 }
 
 local function parse(command, argv, first)
@@ -158,34 +172,68 @@ end
 
 local commands = {}
 
-function commands.run(argv)
-  local flags, pos = parse("run", argv, 2)
-  if #pos ~= 1 then fail("run takes one TASK (see hone --help)") end
-  local task_name = pos[1]
-  local recipe_name = flags.recipe or "fixed"
-  local task = load_module("task", locate("task", task_name))
-  local recipe = load_module("recipe", locate("recipe", recipe_name))
-  if type(recipe.run) ~= "function" then fail("recipe error: " .. recipe_name .. " has no run(run)") end
-  local params = recipe_params(recipe, recipe_name, flags.set)
-  local config, why = client.resolve(flags)
-  if not config then fail(why) end
-  local seed = flags.seed or 1
-  config.seed = seed
-  for _, k in ipairs({ "temperature", "max_tokens", "timeout", "retries", "backoff" }) do
-    config[k] = params["llm_" .. k]
+local BUDGET_NAMES = { calls = true, tokens = true, prompt_tokens = true, completion_tokens = true }
+
+-- "calls=50,tokens=200000" -> {calls = 50, tokens = 200000}
+local function parse_budget(text)
+  local limits = {}
+  for item in text:gmatch("[^,]+") do
+    local name, n = item:match("^%s*([%w_]+)%s*=%s*(%d+)%s*$")
+    if not name or not BUDGET_NAMES[name] then
+      fail(string.format("--budget takes NAME=N[,NAME=N]... with NAME among calls, tokens, prompt_tokens, " ..
+        "completion_tokens, not '%s'", item))
+    end
+    limits[name] = math.tointeger(tonumber(n))
+  end
+  if next(limits) == nil then fail("--budget takes NAME=N[,NAME=N]...") end
+  return limits
+end
+
+local CACHE_MODES = { on = true, off = true, only = true }
+
+-- Everything a run needs, from flags (run) or from a stored run's config (replay).
+-- spec: {task_name, recipe_name, sets | params, seed, artifact, llm (config), task_llm,
+--        budget (limits), cache, concurrency, replay_of, db, quiet}
+local function execute(spec)
+  local task = load_module("task", locate("task", spec.task_name))
+  local recipe = load_module("recipe", locate("recipe", spec.recipe_name))
+  if type(recipe.run) ~= "function" then fail("recipe error: " .. spec.recipe_name .. " has no run(run)") end
+  local params = spec.params or recipe_params(recipe, spec.recipe_name, spec.sets)
+  local seed = spec.seed
+  local llm_config, task_config = spec.llm, spec.task_llm
+  for _, c in ipairs({ llm_config, task_config }) do
+    c.seed = seed
+    for _, k in ipairs({ "temperature", "max_tokens", "timeout", "retries", "backoff" }) do
+      c[k] = params["llm_" .. k]
+    end
   end
 
-  local ok, tr = pcall(trace_mod.open, db_path(flags))
+  local ok, tr = pcall(trace_mod.open, spec.db)
   if not ok then fail(tostring(tr)) end
-  local log = flags.quiet and function() end or function(line) io.stdout:write(line, "\n") io.stdout:flush() end
+  local budget = spec.budget and hone.llm.budget(spec.budget) or nil
+  local journal = {}
+  local function make_client(config)
+    return client.new(config, { trace = tr, cache = spec.cache, budget = budget, journal = journal,
+      concurrency = spec.concurrency })
+  end
+  local optimizer_client = make_client(llm_config)
+  local task_client = spec.own_task_llm and make_client(task_config) or optimizer_client
+  local log = spec.quiet and function() end or function(line) io.stdout:write(line, "\n") io.stdout:flush() end
+  local function public(c)
+    return { provider = c.provider, format = c.format, url = c.url, model = c.model }
+  end
   local run
   ok, run = pcall(loop.new, {
-    trace = tr, task = task, task_name = task_name, recipe_name = recipe_name, params = params,
-    seed = seed, client = client.new(config), artifact = flags.artifact, log = log,
+    trace = tr, task = task, task_name = spec.task_name, recipe_name = spec.recipe_name, params = params,
+    seed = seed, client = optimizer_client, task_client = task_client, budget = budget, artifact = spec.artifact,
+    log = log, replay_of = spec.replay_of,
+    config = { llm = public(llm_config), task_llm = spec.own_task_llm and public(task_config) or nil,
+               budget = spec.budget, llm_cache = spec.cache, llm_concurrency = spec.concurrency },
   })
   if not ok then tr:close() fail(loop.is_stop(run) and run.message or ("task error: " .. tostring(run))) end
-  log(string.format("run %d: task %s, recipe %s, seed %d, model %s at %s, store %s", run.id, task_name,
-    recipe_name, seed, config.model, config.url, db_path(flags)))
+  log(string.format("run %d: task %s, recipe %s, seed %d, model %s at %s, store %s%s", run.id, spec.task_name,
+    spec.recipe_name, seed, llm_config.model, llm_config.url, spec.db,
+    spec.replay_of and (", replaying run " .. spec.replay_of .. " from the cache") or ""))
   local err
   ok, err = pcall(function()
     run:start()
@@ -197,12 +245,12 @@ function commands.run(argv)
       run.id, loop.fmt(run.best.validation), run.best.id, loop.fmt(run.best.test), run.totals.llm_calls,
       run.totals.prompt_tokens + run.totals.completion_tokens))
     tr:close()
-    return 0
+    return 0, run.id
   end
   if loop.is_stop(err) then
     run:finish(err.status, err.message)
     tr:close()
-    fail(string.format("run %d stopped (%s): %s", run.id, err.status, err.message), 1)
+    return 1, run.id, string.format("run %d stopped (%s): %s", run.id, err.status, err.message), err.status
   end
   local message = tostring(err)
   pcall(run.finish, run, "failed", message)
@@ -210,6 +258,95 @@ function commands.run(argv)
   fail(string.format("run %d failed: %s", run.id, message))
 end
 
+function commands.run(argv)
+  local flags, pos = parse("run", argv, 2)
+  if #pos ~= 1 then fail("run takes one TASK (see hone --help)") end
+  local cache = flags.llm_cache or "on"
+  if not CACHE_MODES[cache] then fail(string.format("--llm-cache takes on, off or only, not '%s'", cache)) end
+  local concurrency = flags.llm_concurrency or 8
+  if concurrency < 1 or concurrency > 1024 then fail("--llm-concurrency takes a number in [1, 1024]") end
+  local llm_config, why = client.resolve(flags)
+  if not llm_config then fail(why) end
+  local task_config
+  task_config, why = client.resolve(flags, nil, "task")
+  if why then fail(why) end
+  local own = task_config ~= nil
+  if not own then
+    task_config = {}
+    for k, v in pairs(llm_config) do task_config[k] = v end
+  end
+  local code, id, message, status = execute({
+    task_name = pos[1], recipe_name = flags.recipe or "fixed", sets = flags.set, seed = flags.seed or 1,
+    artifact = flags.artifact, llm = llm_config, task_llm = task_config, own_task_llm = own,
+    budget = flags.budget and parse_budget(flags.budget) or nil, cache = cache, concurrency = concurrency,
+    db = db_path(flags), quiet = flags.quiet,
+  })
+  if status == "budget" then
+    io.stdout:write(message, "; everything so far is kept\n")
+  elseif message then
+    fail(message, code)
+  end
+  return code, id
+end
+
+-- Every step of two runs, side by side: candidate text and scores must be equal.
+local function compare_runs(tr, a, b)
+  local function steps(id)
+    return tr.db:query("SELECT s.step, s.accepted, s.train_score, s.validation_score, s.test_score, " ..
+      "c.code FROM steps s LEFT JOIN candidates c ON c.id = s.candidate_id WHERE s.run_id = ? ORDER BY s.step", id)
+  end
+  local sa, sb = steps(a), steps(b)
+  local diffs = {}
+  if #sa ~= #sb then diffs[#diffs + 1] = string.format("%d steps, replay has %d", #sa, #sb) end
+  for i = 1, math.min(#sa, #sb) do
+    local x, y = sa[i], sb[i]
+    for _, k in ipairs({ "code", "accepted", "train_score", "validation_score", "test_score" }) do
+      if x[k] ~= y[k] and k == "code" then
+        diffs[#diffs + 1] = string.format("step %d: the candidate's text differs", x.step)
+      elseif x[k] ~= y[k] then
+        diffs[#diffs + 1] = string.format("step %d: %s %s, replay %s", x.step, k, tostring(x[k]), tostring(y[k]))
+      end
+    end
+  end
+  return #sa, diffs
+end
+
+function commands.replay(argv)
+  local flags, pos = parse("replay", argv, 2)
+  local id = math.tointeger(tonumber(pos[1] or ""))
+  if #pos ~= 1 or not id then fail("replay takes one RUN id (see hone runs)") end
+  local tr = open_existing(flags)
+  local r = tr:run(id)
+  tr:close()
+  if not r then fail(string.format("no run %d in %s", id, db_path(flags))) end
+  local config = hone.json.decode(r.config)
+  if type(config) ~= "table" or type(config.llm) ~= "table" then
+    fail(string.format("run %d has no LLM settings to replay", id))
+  end
+  local own = type(config.task_llm) == "table"
+  local code, replay_id, message = execute({
+    task_name = r.task, recipe_name = r.recipe, params = config.params, seed = r.seed, artifact = config.artifact,
+    llm = config.llm, task_llm = own and config.task_llm or config.llm, own_task_llm = own,
+    budget = config.budget, cache = "only", concurrency = config.llm_concurrency,
+    replay_of = id, db = db_path(flags), quiet = flags.quiet,
+  })
+  if message then io.stderr:write("hone: ", message, "\n") end
+  tr = open_existing(flags)
+  local n, diffs = compare_runs(tr, id, replay_id)
+  local status = tr:run(replay_id).status
+  tr:close()
+  if status ~= r.status then
+    table.insert(diffs, 1, string.format("status %s, replay ended %s", r.status, status))
+  end
+  if #diffs == 0 then
+    print(string.format("replay of run %d as run %d: %d steps, every candidate and score matches", id,
+      replay_id, n))
+    return 0
+  end
+  print(string.format("replay of run %d as run %d differs:", id, replay_id))
+  for _, d in ipairs(diffs) do print("  " .. d) end
+  return code ~= 0 and code or 1
+end
 
 function commands.runs(argv)
   local flags, pos = parse("runs", argv, 2)
@@ -226,6 +363,8 @@ function commands.runs(argv)
   return 0
 end
 
+local function seconds(ms) return string.format("%.2f", (ms or 0) / 1000) end
+
 function commands.show(argv)
   local flags, pos = parse("show", argv, 2)
   local id = math.tointeger(tonumber(pos[1] or ""))
@@ -233,21 +372,31 @@ function commands.show(argv)
   local tr = open_existing(flags)
   local r = tr:run(id)
   if not r then tr:close() fail(string.format("no run %d in %s", id, db_path(flags))) end
-  print(string.format("run %d  task %s  recipe %s  seed %d  status %s", r.id, r.task, r.recipe,
-    r.seed, r.status))
+  print(string.format("run %d  task %s  recipe %s  seed %d  status %s%s", r.id, r.task, r.recipe,
+    r.seed, r.status, r.replay_of and ("  replay of run " .. r.replay_of) or ""))
   print("config   " .. r.config)
   print(string.format("started  %s  finished %s", r.started_at, r.finished_at or "-"))
   if r.error then print("error    " .. r.error) end
   print()
-  print(string.format("%-5s %-4s %-9s %-9s %-8s %-8s %-8s %-6s %-8s %s", "step", "B", "candidate",
-    "accepted", "train", "val", "test", "calls", "tokens", "error"))
+  print(string.format("%-5s %-4s %-9s %-9s %-8s %-8s %-8s %-6s %-8s %-8s %s", "step", "B", "candidate",
+    "accepted", "train", "val", "test", "calls", "tokens", "llm s", "error"))
   local best
   for _, s in ipairs(tr:steps(id)) do
-    print(string.format("%-5d %-4s %-9s %-9s %-8s %-8s %-8s %-6d %-8d %s", s.step,
+    print(string.format("%-5d %-4s %-9s %-9s %-8s %-8s %-8s %-6d %-8d %-8s %s", s.step,
       s.batch_size or "-", s.candidate_id or "-", s.accepted == 1 and "yes" or "no",
       loop.fmt(s.train_score), loop.fmt(s.validation_score), loop.fmt(s.test_score), s.llm_calls,
-      s.prompt_tokens + s.completion_tokens, s.error or ""))
+      s.prompt_tokens + s.completion_tokens, seconds(s.llm_latency_ms), s.error or ""))
     best = s.best_id or best
+  end
+  if flags.calls then
+    print()
+    print(string.format("%-6s %-5s %-10s %-9s %-8s %-7s %-8s %-8s %-8s %s", "call", "step", "purpose", "status",
+      "cached", "tries", "prompt", "compl.", "latency", "error"))
+    for _, c in ipairs(tr:llm_calls(id)) do
+      print(string.format("%-6d %-5s %-10s %-9s %-8s %-7d %-8d %-8d %-8s %s", c.id, c.step or "-", c.purpose,
+        c.status, c.cache_hit == 1 and "yes" or "no", c.attempts or 0, c.prompt_tokens, c.completion_tokens,
+        seconds(c.latency_ms), c.error or c.proposal_error or ""))
+    end
   end
   local t = tr:llm_totals(id)
   print()
@@ -260,8 +409,9 @@ function commands.show(argv)
     print(string.format("best     candidate %d (step %d): validation %s, test %s", best, c.step,
       loop.fmt(scores.validation), loop.fmt(scores.test)))
   end
-  print(string.format("llm      %d calls, %d prompt + %d completion tokens, %.1f s", t.calls,
-    t.prompt_tokens, t.completion_tokens, t.latency_ms / 1000))
+  print(string.format("llm      %d calls (%d from the cache, %d HTTP attempts), %d prompt + %d completion " ..
+    "tokens, %s s waiting on the LLM", t.calls, t.cache_hits, t.attempts, t.prompt_tokens, t.completion_tokens,
+    seconds(t.latency_ms)))
   tr:close()
   return 0
 end

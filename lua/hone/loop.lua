@@ -31,7 +31,11 @@ local hone = require("hone")
 
 local function now_ms() return hone.now() * 1000 end
 
--- o: {trace, task, task_name, recipe_name, params, seed, client, artifact (name), log}
+-- o: {trace, task, task_name, recipe_name, params, seed, client (the optimizer's LLM),
+--     task_client (the task's own LLM; default: client), budget (hone.llm.budget or nil),
+--     config (more to record in runs.config: LLM settings, budget, cache), replay_of,
+--     artifact (name), log}
+-- Both clients append every call's record to one journal, which each step drains.
 function M.new(o)
   local task = o.task
   local spec = task.starting_artifacts[o.artifact or task.default_artifact or "default"]
@@ -49,15 +53,16 @@ function M.new(o)
     trace = o.trace, task = task, params = o.params, seed = o.seed, splits = splits,
     log = o.log or function() end,
     optimizer = optimizer.new({ client = o.client, retries = o.params.retries }),
+    client = o.client, task_client = o.task_client or o.client, budget = o.budget,
     stream = data.stream(splits.train, o.seed),
     step_no = 0, memory = {}, llm_failures = 0,
     totals = { prompt_tokens = 0, completion_tokens = 0, llm_calls = 0 },
   }, Run)
   run.starting_artifact = artifact_mod.new(spec)
+  local config = { params = o.params, artifact = o.artifact or task.default_artifact or "default" }
+  for k, v in pairs(o.config or {}) do config[k] = v end
   run.id = o.trace:create_run({
-    task = o.task_name, recipe = o.recipe_name, seed = o.seed,
-    config = { params = o.params, artifact = o.artifact or task.default_artifact or "default",
-               llm = o.client and { url = o.client.config.url, model = o.client.config.model } },
+    task = o.task_name, recipe = o.recipe_name, seed = o.seed, config = config, replay_of = o.replay_of,
   })
   return run
 end
@@ -65,7 +70,8 @@ end
 -- Evaluates an artifact on a split's examples; an evaluation record for the store.
 function Run:evaluate(artifact, split, examples)
   local t0 = now_ms()
-  local ok, r = pcall(self.task.evaluate, artifact, examples, { split = split, seed = self.seed })
+  local ok, r = pcall(self.task.evaluate, artifact, examples,
+    { split = split, seed = self.seed, llm = self.task_client, step = self.step_no })
   if not ok then error(r, 0) end   -- a bug in the task: let the CLI report file:line
   r.split, r.examples, r.duration_ms = split, #examples, now_ms() - t0
   return r
@@ -77,22 +83,70 @@ function Run:start()
   local val = self:evaluate(a, "validation", self.splits.validation)
   local test = self:evaluate(a, "test", self.splits.test)
   local id
+  local calls = self:drain_calls()
   self.trace:transaction(function()
     id = self.trace:insert_candidate({ run_id = self.id, step = 0, artifact = a, diff = a:diff(nil) })
     for _, e in ipairs({ val, test }) do
       e.run_id, e.step, e.candidate_id = self.id, 0, id
       self.trace:insert_evaluation(e)
     end
+    self:insert_calls(0, calls.records)
     self.trace:insert_step({
       run_id = self.id, step = 0, candidate_id = id, accepted = true, current_id = id,
       best_id = id, validation_score = val.score, test_score = test.score,
       error = val.error and ("the starting artifact fails: " .. val.error) or nil,
+      llm_calls = #calls.records, prompt_tokens = calls.prompt_tokens,
+      completion_tokens = calls.completion_tokens, llm_latency_ms = calls.latency_ms,
     })
   end)
+  self:account(calls)
+  self:check_llm(calls)
   self.current = { id = id, artifact = a, validation = val.score, test = test.score }
   self.best = self.current
   self.log(string.format("step 0  start  validation %s  test %s", M.fmt(val.score), M.fmt(test.score)))
   return self
+end
+
+-- The LLM calls made since the last drain (optimizer and task model), with their sums.
+function Run:drain_calls()
+  local c = { records = self.client and self.client:drain() or {}, prompt_tokens = 0, completion_tokens = 0,
+              latency_ms = 0 }
+  if self.task_client and self.task_client ~= self.client then
+    for _, r in ipairs(self.task_client:drain()) do c.records[#c.records + 1] = r end
+  end
+  for _, r in ipairs(c.records) do
+    c.prompt_tokens = c.prompt_tokens + (r.prompt_tokens or 0)
+    c.completion_tokens = c.completion_tokens + (r.completion_tokens or 0)
+    c.latency_ms = c.latency_ms + (r.latency_ms or 0)
+  end
+  return c
+end
+
+function Run:insert_calls(step, records)
+  for _, r in ipairs(records) do
+    r.run_id, r.step = self.id, step
+    self.trace:insert_llm_call(r)
+  end
+end
+
+function Run:account(calls)
+  local t = self.totals
+  t.prompt_tokens = t.prompt_tokens + calls.prompt_tokens
+  t.completion_tokens = t.completion_tokens + calls.completion_tokens
+  t.llm_calls = t.llm_calls + #calls.records
+end
+
+-- After a committed step: a spent budget or a reply missing from an offline cache ends
+-- the run cleanly, everything so far kept.
+function Run:check_llm(calls)
+  for _, r in ipairs(calls.records) do
+    if r.status == "cache" then stop("failed", r.error) end
+  end
+  local spent = self.budget and self.budget:exhausted()
+  if spent then stop("budget", spent) end
+  for _, r in ipairs(calls.records) do
+    if r.status == "budget" then stop("budget", r.error) end
+  end
 end
 
 function M.fmt(x)
@@ -131,13 +185,8 @@ function Run:step(opts)
 
   local s = {
     run_id = self.id, step = n, batch_size = b, decision = opts.decision,
-    train_before = before.score, error = proposal.error, llm_calls = #proposal.calls,
-    prompt_tokens = 0, completion_tokens = 0,
+    train_before = before.score, error = proposal.error,
   }
-  for _, c in ipairs(proposal.calls) do
-    s.prompt_tokens = s.prompt_tokens + (c.prompt_tokens or 0)
-    s.completion_tokens = s.completion_tokens + (c.completion_tokens or 0)
-  end
 
   local cand, after, val, test
   if proposal.changes then
@@ -152,6 +201,8 @@ function Run:step(opts)
     if s.failed then s.error = "candidate failed on validation: " .. val.error end
   end
 
+  local calls = self:drain_calls()
+  s.llm_calls, s.prompt_tokens, s.completion_tokens = #calls.records, calls.prompt_tokens, calls.completion_tokens
   local cand_id
   local best = self.best
   if cand and not s.failed and selection.better(val.score, best.validation) then
@@ -169,10 +220,7 @@ function Run:step(opts)
         tr:insert_evaluation(e)
       end
     end
-    for _, c in ipairs(proposal.calls) do
-      c.run_id, c.step = self.id, n
-      tr:insert_llm_call(c)
-    end
+    self:insert_calls(n, calls.records)
     if best ~= self.best then best.id = cand_id end
     if s.failed then
       tr:event(self.id, n, "rollback", s.error, { candidate_id = cand_id })
@@ -184,17 +232,14 @@ function Run:step(opts)
       train_score = s.train_after or before.score, validation_score = s.validation,
       test_score = s.test, error = s.error, llm_calls = s.llm_calls,
       prompt_tokens = s.prompt_tokens, completion_tokens = s.completion_tokens,
-      duration_ms = now_ms() - t0,
+      duration_ms = now_ms() - t0, llm_latency_ms = calls.latency_ms,
     })
   end)
 
   -- The store has the step; now the in-memory state may move on.
   self.step_no = n
   self.best = best
-  local t = self.totals
-  t.prompt_tokens = t.prompt_tokens + s.prompt_tokens
-  t.completion_tokens = t.completion_tokens + s.completion_tokens
-  t.llm_calls = t.llm_calls + s.llm_calls
+  self:account(calls)
   if cand then
     table.insert(self.memory, { step = n, score = val.score, changes = proposal.changes })
     while #self.memory > (p.memory or 5) do table.remove(self.memory, 1) end
@@ -208,6 +253,7 @@ function Run:step(opts)
     M.fmt(self.best.validation), s.prompt_tokens + s.completion_tokens,
     s.accepted and "  accepted" or "", s.error and ("  (" .. s.error .. ")") or ""))
 
+  self:check_llm(calls)
   if proposal.fault == "llm" then
     self.llm_failures = self.llm_failures + 1
     if self.llm_failures >= M.MAX_LLM_FAILURES then

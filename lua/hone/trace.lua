@@ -31,8 +31,8 @@ end
 
 function Trace:create_run(r)
   local _, id = self.db:exec(
-    "INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES (?, ?, ?, ?, ?)",
-    r.task, r.recipe, r.seed, json.encode(r.config or {}), hone.version)
+    "INSERT INTO runs (task, recipe, seed, config, hone_version, replay_of) VALUES (?, ?, ?, ?, ?, ?)",
+    r.task, r.recipe, r.seed, json.encode(r.config or {}), hone.version, r.replay_of)
   return id
 end
 
@@ -60,23 +60,38 @@ end
 function Trace:insert_llm_call(c)
   self.db:exec(
     "INSERT INTO llm_calls (run_id, step, purpose, model, url, request, response, status, " ..
-    "error, proposal_error, http_status, attempts, prompt_tokens, completion_tokens, latency_ms) " ..
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "error, proposal_error, http_status, attempts, prompt_tokens, completion_tokens, latency_ms, " ..
+    "format, cache_key, cache_hit, attempt_log) " ..
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     c.run_id, c.step, c.purpose, c.model, c.url, c.request or "", c.response, c.status, c.error,
     c.proposal_error, c.http_status, c.attempts, c.prompt_tokens or 0, c.completion_tokens or 0,
-    c.latency_ms)
+    c.latency_ms, c.format, c.cache_key, c.cache_hit and 1 or 0, c.attempt_log)
+end
+
+-- The reply cache: one row per distinct request key, shared by every run in the store.
+-- Written as soon as a reply arrives (outside any step), so a killed run keeps what it paid for.
+function Trace:cache_get(key)
+  return self.db:query("SELECT content, finish_reason, response, prompt_tokens, completion_tokens " ..
+    "FROM llm_cache WHERE key = ?", key)[1]
+end
+
+function Trace:cache_put(r, model)
+  self.db:exec("INSERT OR IGNORE INTO llm_cache (key, format, model, request, response, content, " ..
+    "finish_reason, prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    r.key, r.format, model, r.request, r.response, r.content, r.finish_reason, r.prompt_tokens or 0,
+    r.completion_tokens or 0)
 end
 
 function Trace:insert_step(s)
   self.db:exec(
     "INSERT INTO steps (run_id, step, batch_size, horizon, decision, candidate_id, accepted, " ..
     "current_id, best_id, train_score, validation_score, test_score, error, llm_calls, " ..
-    "prompt_tokens, completion_tokens, duration_ms) " ..
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "prompt_tokens, completion_tokens, duration_ms, llm_latency_ms) " ..
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     s.run_id, s.step, s.batch_size, s.horizon, encode_or_nil(s.decision), s.candidate_id,
     s.accepted and 1 or 0, s.current_id, s.best_id, s.train_score, s.validation_score,
     s.test_score, s.error, s.llm_calls or 0, s.prompt_tokens or 0, s.completion_tokens or 0,
-    s.duration_ms)
+    s.duration_ms, s.llm_latency_ms)
 end
 
 function Trace:event(run_id, step, kind, message, data)
@@ -110,8 +125,15 @@ end
 function Trace:llm_totals(run_id)
   return self.db:query(
     "SELECT count(*) AS calls, coalesce(sum(prompt_tokens), 0) AS prompt_tokens, " ..
-    "coalesce(sum(completion_tokens), 0) AS completion_tokens, " ..
+    "coalesce(sum(completion_tokens), 0) AS completion_tokens, coalesce(sum(cache_hit), 0) AS cache_hits, " ..
+    "coalesce(sum(attempts), 0) AS attempts, " ..
     "coalesce(sum(latency_ms), 0) AS latency_ms FROM llm_calls WHERE run_id = ?", run_id)[1]
+end
+
+function Trace:llm_calls(run_id)
+  return self.db:query("SELECT id, step, purpose, model, status, error, proposal_error, http_status, " ..
+    "attempts, prompt_tokens, completion_tokens, latency_ms, cache_hit FROM llm_calls WHERE run_id = ? " ..
+    "ORDER BY id", run_id)
 end
 
 return M
