@@ -179,4 +179,30 @@ io.write(hone.json.encode(r))
     t.ok(key({ format = "anthropic", seed = 1 }) ~= key({ format = "anthropic", seed = 2 }),
       "the seed counts even where it is not sent")
   end,
+  ["providers resolve from flags and the environment"] = function(t)
+    local client = require("hone.client")
+    local function env(vars) return function(k) return vars[k] end end
+    local c = client.resolve({ llm = "ollama:qwen2.5:7b" }, env({}))
+    t.eq(c, { provider = "ollama", format = "openai", url = "http://127.0.0.1:11434/v1", model = "qwen2.5:7b",
+      api_key_env = "OPENAI_API_KEY" }, "a local provider needs no key; colons stay in the model")
+    c = client.resolve({}, env({ HONE_LLM = "anthropic:claude-x", ANTHROPIC_API_KEY = "k" }))
+    t.eq({ c.format, c.url, c.model, c.api_key_env }, { "anthropic", "https://api.anthropic.com/v1", "claude-x",
+      "ANTHROPIC_API_KEY" }, "HONE_LLM")
+    c = client.resolve({ llm = "anthropic:c", llm_url = "http://proxy/v1" }, env({}))
+    t.eq(c.url, "http://proxy/v1", "a URL given needs no key")
+    c = client.resolve({}, env({ OPENAI_BASE_URL = "http://gw/v1", HONE_LLM_MODEL = "m" }))
+    t.eq({ c.provider, c.url, c.model }, { "openai", "http://gw/v1", "m" }, "OpenAI-compatible by environment")
+    c = client.resolve({ model = "gpt-x" }, env({ OPENAI_API_KEY = "k" }))
+    t.eq(c.url, "https://api.openai.com/v1", "a key alone means OpenAI")
+    local none, why = client.resolve({}, env({}))
+    t.eq(none, nil, "nothing configured")
+    t.match(why, "^no LLM endpoint", "says so")
+    why = select(2, client.resolve({ llm = "openai:gpt-x" }, env({})))
+    t.match(why, "no key for openai .* set %$OPENAI_API_KEY", "a paid API without its key")
+    why = select(2, client.resolve({ llm = "nocolon" }, env({})))
+    t.match(why, "%-%-llm takes PROVIDER:MODEL", "malformed")
+    t.eq({ client.resolve({}, env({}), "task") }, {}, "no task model: the optimizer's is used")
+    c = client.resolve({ task_llm = "vllm:small" }, env({}), "task")
+    t.eq({ c.model, c.url }, { "small", "http://127.0.0.1:8000/v1" }, "a task model")
+  end,
 }
