@@ -38,13 +38,23 @@ return {
     end
   end,
 
-  ["without an LLM endpoint run names the options"] = function(t)
-    local code, _, err = t.hone("run toy")
-    t.eq(code, 2, "exit")
+  ["without an LLM endpoint run says loudly it uses the baseline, and names the options"] = function(t)
+    local dir = t.tmpdir()
+    local code, out, err = t.hone("run toy --set steps=2 --db " .. dir .. "/b.db")
+    t.eq(code, 0, "the baseline runs (" .. err .. ")")
+    t.match(err, "^hone: NOTE: no LLM endpoint is set, so this run uses the BASELINE optimizer: .*NOT an LLM%. " ..
+      "For an LLM, pass %-%-llm PROVIDER:MODEL", "said loudly, with the options")
+    one_line(t, err)
+    t.match(out, "seed 1, the baseline optimizer %(no LLM%)", "the run line says so too")
+    code, out, err = t.hone("run toy --optimizer llm --db " .. dir .. "/b.db")
+    t.eq({ code, out }, { 2, "" }, "asking for an LLM without one")
     t.match(err, "no LLM endpoint: pass %-%-llm PROVIDER:MODEL", "message")
     one_line(t, err)
-    code, _, err = t.hone("run toy", { HONE_LLM_URL = "http://127.0.0.1:1/v1" })
-    t.eq(code, 2, "exit without a model")
+    code, out, err = t.hone("run toy --optimizer genetic --db " .. dir .. "/b.db")
+    t.eq({ code, out }, { 2, "" }, "unknown optimizer")
+    t.match(err, "%-%-optimizer takes llm or baseline", "message")
+    code, out, err = t.hone("run toy", { HONE_LLM_URL = "http://127.0.0.1:1/v1" })
+    t.eq({ code, out }, { 2, "" }, "exit without a model")
     t.match(err, "no model for http://127%.0%.0%.1:1/v1", "message")
   end,
 

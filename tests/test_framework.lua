@@ -168,4 +168,41 @@ return {
     t.ok(selection.better(0.1, nil) and not selection.better(nil, 0.1) and not selection.better(0.1, 0.1),
       "better")
   end,
+  ["the baseline finds constants outside strings and comments, and nudges them"] = function(t)
+    local baseline = require("hone.baseline")
+    local code = "function f(x2)\n  -- 99 in a comment\n  local s = 'a 7 b' .. [[8]]\n" ..
+      "  return x2 * 1.5 + 12 - 0x1F + 3e2 --[[ 5 ]]\nend"
+    local texts = {}
+    for _, c in ipairs(baseline.constants(code, "lua")) do texts[#texts + 1] = c.text end
+    t.eq(texts, { "1.5", "12", "3e2" }, "lua literals")
+    texts = {}
+    for _, c in ipairs(baseline.constants('def f(x):\n    """doc 4"""\n    return x + 2  # 3\n', "python")) do
+      texts[#texts + 1] = c.text
+    end
+    t.eq(texts, { "2" }, "python literals")
+    local a = artifact.new({ blocks = { { name = "f", code = "function f(x)\n  return x * 1.5 + 12\nend" } } })
+    local b1, b2 = baseline.new({ seed = 3 }), baseline.new({ seed = 3 })
+    local seen = {}
+    for _ = 1, 20 do
+      local p1, p2 = b1:propose({ artifact = a }), b2:propose({ artifact = a })
+      t.eq(p1.changes, p2.changes, "same seed, same proposals")
+      t.ok(p1.changes.f and p1.changes.f ~= a:block("f").code, "a change")
+      t.ok(a:check("f", p1.changes.f), "still compiles: " .. p1.changes.f)
+      t.match(p1.reasoning, "^baseline %(no LLM%): f: ", "says what it changed")
+      seen[p1.changes.f] = true
+    end
+    local distinct = 0
+    for _ in pairs(seen) do distinct = distinct + 1 end
+    t.ok(distinct > 3, "proposals vary: " .. distinct)
+    local none = baseline.new({}):propose({ artifact = artifact.new({ blocks = {
+      { name = "g", code = "function g(x) return x end" } } }) })
+    t.eq(none.changes, nil, "nothing to change")
+    t.match(none.error, "no numeric constant", "says why")
+  end,
+
+  ["improves_validation keeps only candidates better on validation"] = function(t)
+    t.eq(selection.accept("improves_validation", { validation = 0.5, current_validation = 0.4 }), true, "better")
+    t.eq(selection.accept("improves_validation", { validation = 0.4, current_validation = 0.4 }), false, "equal")
+    t.eq(selection.accept("improves_validation", { validation = 0.9, failed = true }), false, "failed")
+  end,
 }

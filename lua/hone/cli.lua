@@ -1,6 +1,7 @@
 -- The command line: `hone run|runs|show|lua|help|version`. Expected failures (bad flags,
 -- missing files, Lua errors in tasks and recipes) print one line and exit 2.
 local hone = require("hone")
+local baseline = require("hone.baseline")
 local client = require("hone.client")
 local loop = require("hone.loop")
 local trace_mod = require("hone.trace")
@@ -35,6 +36,9 @@ options for run:
                     off; only: never touch the network, fail on a reply not in the cache
   --budget LIMITS   hard limits per run, e.g. calls=50,tokens=200000 (also prompt_tokens,
                     completion_tokens); when spent the run stops with status "budget"
+  --optimizer KIND  llm (default when an endpoint is set) or baseline: no LLM, random steps
+                    on the numeric constants, kept when validation improves (the default,
+                    said loudly, when no endpoint is set)
   --quiet           no per-step lines
 options for every command:
   --db FILE         the trace store (default: $HONE_DB, else hone.db)
@@ -53,7 +57,7 @@ local FLAGS = {
   run = { recipe = "string", set = "list", artifact = "string", seed = "integer",
           llm = "string", ["llm-url"] = "string", model = "string", ["task-llm"] = "string",
           ["task-llm-url"] = "string", ["llm-concurrency"] = "integer", ["llm-cache"] = "string",
-          budget = "string", quiet = "boolean", db = "string" },
+          budget = "string", optimizer = "string", quiet = "boolean", db = "string" },
   runs = { db = "string" },
   show = { db = "string", calls = "boolean" },
   replay = { db = "string", quiet = "boolean" },
@@ -201,13 +205,17 @@ local function execute(spec)
   local params = spec.params or recipe_params(recipe, spec.recipe_name, spec.sets)
   local seed = spec.seed
   local llm_config, task_config = spec.llm, spec.task_llm
-  for _, c in ipairs({ llm_config, task_config }) do
+  for _, c in pairs({ llm_config, task_config }) do   -- either may be absent: the baseline needs none
     c.seed = seed
     for _, k in ipairs({ "temperature", "max_tokens", "timeout", "retries", "backoff" }) do
       c[k] = params["llm_" .. k]
     end
   end
-
+  if spec.optimizer == "baseline" and not spec.params then
+    local set_accept = false
+    for _, kv in ipairs(spec.sets or {}) do set_accept = set_accept or kv:match("^accept=") ~= nil end
+    if not set_accept then params.accept = baseline.ACCEPT end
+  end
   local ok, tr = pcall(trace_mod.open, spec.db)
   if not ok then fail(tostring(tr)) end
   local budget = spec.budget and hone.llm.budget(spec.budget) or nil
@@ -216,7 +224,7 @@ local function execute(spec)
     return client.new(config, { trace = tr, cache = spec.cache, budget = budget, journal = journal,
       concurrency = spec.concurrency })
   end
-  local optimizer_client = make_client(llm_config)
+  local optimizer_client = llm_config and make_client(llm_config)
   local task_client = spec.own_task_llm and make_client(task_config) or optimizer_client
   local log = spec.quiet and function() end or function(line) io.stdout:write(line, "\n") io.stdout:flush() end
   local function public(c)
@@ -226,13 +234,17 @@ local function execute(spec)
   ok, run = pcall(loop.new, {
     trace = tr, task = task, task_name = spec.task_name, recipe_name = spec.recipe_name, params = params,
     seed = seed, client = optimizer_client, task_client = task_client, budget = budget, artifact = spec.artifact,
+    optimizer = spec.optimizer == "baseline" and baseline.new({ seed = seed }) or nil,
     log = log, replay_of = spec.replay_of,
-    config = { llm = public(llm_config), task_llm = spec.own_task_llm and public(task_config) or nil,
+    config = { optimizer = spec.optimizer, llm = llm_config and public(llm_config),
+               task_llm = spec.own_task_llm and public(task_config) or nil,
                budget = spec.budget, llm_cache = spec.cache, llm_concurrency = spec.concurrency },
   })
   if not ok then tr:close() fail(loop.is_stop(run) and run.message or ("task error: " .. tostring(run))) end
-  log(string.format("run %d: task %s, recipe %s, seed %d, model %s at %s, store %s%s", run.id, spec.task_name,
-    spec.recipe_name, seed, llm_config.model, llm_config.url, spec.db,
+  local by = llm_config and string.format("model %s at %s", llm_config.model, llm_config.url) or
+    "the baseline optimizer (no LLM)"
+  log(string.format("run %d: task %s, recipe %s, seed %d, %s, store %s%s", run.id, spec.task_name,
+    spec.recipe_name, seed, by, spec.db,
     spec.replay_of and (", replaying run " .. spec.replay_of .. " from the cache") or ""))
   local err
   ok, err = pcall(function()
@@ -265,19 +277,29 @@ function commands.run(argv)
   if not CACHE_MODES[cache] then fail(string.format("--llm-cache takes on, off or only, not '%s'", cache)) end
   local concurrency = flags.llm_concurrency or 8
   if concurrency < 1 or concurrency > 1024 then fail("--llm-concurrency takes a number in [1, 1024]") end
+  local kind = flags.optimizer
+  if kind ~= nil and kind ~= "llm" and kind ~= "baseline" then
+    fail(string.format("--optimizer takes llm or baseline, not '%s'", kind))
+  end
   local llm_config, why = client.resolve(flags)
-  if not llm_config then fail(why) end
+  if not llm_config and kind == nil and why:match("^no LLM endpoint") then
+    kind = "baseline"
+    io.stderr:write("hone: NOTE: no LLM endpoint is set, so this run uses the BASELINE optimizer: random steps ",
+      "on numeric constants, NOT an LLM. For an LLM, ", client.HELP, ".\n")
+  end
+  kind = kind or "llm"
+  if not llm_config and kind == "llm" then fail(why) end
   local task_config
   task_config, why = client.resolve(flags, nil, "task")
   if why then fail(why) end
   local own = task_config ~= nil
-  if not own then
+  if not own and llm_config then
     task_config = {}
     for k, v in pairs(llm_config) do task_config[k] = v end
   end
   local code, id, message, status = execute({
     task_name = pos[1], recipe_name = flags.recipe or "fixed", sets = flags.set, seed = flags.seed or 1,
-    artifact = flags.artifact, llm = llm_config, task_llm = task_config, own_task_llm = own,
+    artifact = flags.artifact, llm = llm_config, task_llm = task_config, own_task_llm = own, optimizer = kind,
     budget = flags.budget and parse_budget(flags.budget) or nil, cache = cache, concurrency = concurrency,
     db = db_path(flags), quiet = flags.quiet,
   })
@@ -320,13 +342,14 @@ function commands.replay(argv)
   tr:close()
   if not r then fail(string.format("no run %d in %s", id, db_path(flags))) end
   local config = hone.json.decode(r.config)
-  if type(config) ~= "table" or type(config.llm) ~= "table" then
+  if type(config) ~= "table" or (type(config.llm) ~= "table" and config.optimizer ~= "baseline") then
     fail(string.format("run %d has no LLM settings to replay", id))
   end
   local own = type(config.task_llm) == "table"
   local code, replay_id, message = execute({
     task_name = r.task, recipe_name = r.recipe, params = config.params, seed = r.seed, artifact = config.artifact,
     llm = config.llm, task_llm = own and config.task_llm or config.llm, own_task_llm = own,
+    optimizer = config.optimizer,
     budget = config.budget, cache = "only", concurrency = config.llm_concurrency,
     replay_of = id, db = db_path(flags), quiet = flags.quiet,
   })

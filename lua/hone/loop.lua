@@ -32,6 +32,7 @@ local hone = require("hone")
 local function now_ms() return hone.now() * 1000 end
 
 -- o: {trace, task, task_name, recipe_name, params, seed, client (the optimizer's LLM),
+--     optimizer (anything with propose(args); default: hone.optimizer on client),
 --     task_client (the task's own LLM; default: client), budget (hone.llm.budget or nil),
 --     config (more to record in runs.config: LLM settings, budget, cache), replay_of,
 --     artifact (name), log}
@@ -52,7 +53,7 @@ function M.new(o)
   local run = setmetatable({
     trace = o.trace, task = task, params = o.params, seed = o.seed, splits = splits,
     log = o.log or function() end,
-    optimizer = optimizer.new({ client = o.client, retries = o.params.retries }),
+    optimizer = o.optimizer or optimizer.new({ client = o.client, retries = o.params.retries }),
     client = o.client, task_client = o.task_client or o.client, budget = o.budget,
     stream = data.stream(splits.train, o.seed),
     step_no = 0, memory = {}, llm_failures = 0,
@@ -197,7 +198,7 @@ function Run:step(opts)
     s.failed = val.error ~= nil
     s.train_after, s.validation, s.test = after.score, val.score, test and test.score
     s.accepted = selection.accept(rule, { before = before.score, after = after.score,
-      failed = s.failed })
+      failed = s.failed, validation = val.score, current_validation = self.current.validation })
     if s.failed then s.error = "candidate failed on validation: " .. val.error end
   end
 

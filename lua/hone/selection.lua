@@ -1,7 +1,8 @@
 -- Selection: which candidate the loop keeps and continues from.
 local M = {}
 
--- Acceptance rules, by name. s: {before, after, failed}. A candidate whose evaluation
+-- Acceptance rules, by name. s: {before, after (minibatch scores), failed, validation,
+-- current_validation}. A candidate whose evaluation
 -- failed is never accepted (the loop rolls back to the last good one).
 M.rules = {
   -- take every candidate that runs (the paper's default)
@@ -9,6 +10,11 @@ M.rules = {
   -- "ensure improvement": only if the same minibatch scores higher than before
   improves_batch = function(s)
     return not s.failed and s.after ~= nil and (s.before == nil or s.after > s.before)
+  end,
+  -- hill climbing on validation (the baseline optimizer's rule)
+  improves_validation = function(s)
+    return not s.failed and s.validation ~= nil and
+      (s.current_validation == nil or s.validation > s.current_validation)
   end,
 }
 
