@@ -128,13 +128,13 @@ static int joystick(const AtariGame *g, int jx, int jy, int fire) {
 /* Asterix: walk toward the nearest reward, never into a lyre's path. */
 static int asterix_lane(int y) { return (y - 27 + 8) / 16; }
 
-/* How close lyres in lane come to a player at x over the next half_steps / 2 steps. */
-static int asterix_clearance(const Run *r, int lane, int x, int half_steps) {
+/* How close lyres in lane come to a player at x over the next steps (big = safe). */
+static int asterix_clearance(const Run *r, int lane, int x, int steps) {
     int best = 1000;
     for (int i = 0; i < r->n; i++) {
         const AtariObject *o = &r->obj[i];
         if (strcmp(o->category, "Enemy") || asterix_lane(o->y) != lane) continue;
-        int to = o->x + o->dx * half_steps / 2;
+        int to = o->x + o->dx * steps;
         int x0 = imin(o->x, to), x1 = imax(o->x, to) + o->w;
         if (o->dx == 0) { x0 -= 16; x1 += 16; }   /* just appeared: direction unknown */
         best = imin(best, gap(x, x + 8, x0, x1));
@@ -152,8 +152,8 @@ static int asterix_reference(const Run *r, uint64_t *rng) {
         int jy = strstr(name, "UP") ? -1 : strstr(name, "DOWN") ? 1 : 0;
         int jx = strstr(name, "RIGHT") ? 1 : strstr(name, "LEFT") ? -1 : 0;
         int nl = clampi(lane + jy, 0, 7), nx = clampi(p->x + 8 * jx, 8, 144);
-        /* Two steps in the new lane; leaving a lane takes about half a step. */
-        int safe = asterix_clearance(r, nl, nx, 4);
+        /* Two steps in the new lane; leaving a lane takes part of a step. */
+        int safe = asterix_clearance(r, nl, nx, 2);
         if (nl != lane) safe = imin(safe, asterix_clearance(r, lane, p->x, 1));
         int value;
         if (safe < 6) value = -10000 + safe;
@@ -277,7 +277,7 @@ static int seaquest_safe(const Run *r, int x, int y) {
         if (strcmp(c, "Shark") && strcmp(c, "Submarine") && strcmp(c, "EnemyMissile") &&
             strcmp(c, "SurfaceSubmarine"))
             continue;
-        int x0 = imin(o->x, o->x + 4 * o->dx), x1 = imax(o->x, o->x + 4 * o->dx) + o->w;
+        int to = o->x + 3 * o->dx, x0 = imin(o->x, to), x1 = imax(o->x, to) + o->w;
         if (o->dx == 0) { x0 -= 8; x1 += 8; }
         if (gap(x - 2, x + 18, x0, x1) == 0 && gap(y - 2, y + 13, o->y, o->y + o->h) == 0) return 0;
     }
