@@ -168,11 +168,11 @@ static void spawn_enemy(Qbert *s) {
         if (s->e[i].kind == NONE && slot < 0) slot = i;
     }
     if (slot < 0) return;
-    int roll = atari_rng_int(&s->rng, 1, 100), kind;
-    if (roll <= 30 && !chaser) kind = PURPLE;
-    else if (roll <= 40 && s->round > 0) kind = SAM;
+    /* 30% purple ball (one chaser at a time), 10% Sam (from round 2), 8% green, else red. */
+    int roll = atari_rng_int(&s->rng, 1, 100), kind = RED;
+    if (roll <= 30) kind = chaser ? RED : PURPLE;
+    else if (roll <= 40) kind = s->round > 0 ? SAM : RED;
     else if (roll <= 48) kind = GREEN;
-    else kind = RED;
     Hopper *e = &s->e[slot];
     s->prev[1 + slot].seen = 0;           /* a new enemy: no dx/dy from the slot's old one */
     e->kind = kind;

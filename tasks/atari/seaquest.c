@@ -211,7 +211,7 @@ static void lose_life(Seaquest *s) {
     s->lives--;
     s->mode = DEAD;
     s->timer = DEATH_PAUSE;
-    s->divers = 0;
+    if (s->divers > 0) s->divers--;   /* a lost sub also costs a diver */
     clear_lanes(s);
     if (s->lives <= 0) s->done = 1;
 }
