@@ -391,7 +391,7 @@ static void check_objects(const Spec *sp) {
     static AtariObject before[ATARI_MAX_OBJECTS];
     uint64_t rng = 4242;
     int n_before, bad_frame = 0, bad_cat = 0, bad_motion = 0, moving = 0, bad_lives = 0, bad_end = 0;
-    int episodes = 0, long_episodes = 0, bad_done = 0;
+    int episodes = 0, long_episodes = 0, bad_done = 0, bad_score = 0;
     for (uint64_t seed = 100; seed < 140; seed++) {
         run_reset(&r, sp->g, seed);
         int start_lives = sp->g->lives(r.state), lives = start_lives, t;
@@ -417,7 +417,7 @@ static void check_objects(const Spec *sp) {
             int l = sp->g->lives(r.state), score1 = sp->g->score(r.state);
             if (l > lives && !(sp->bonus_lives && l == lives + 1 && st.reward > 0)) bad_lives++;
             if (!sp->bonus_lives && l > start_lives) bad_lives++;
-            if (score1 - score0 != st.reward) bad_lives++;
+            if (score1 - score0 != st.reward) bad_score++;
             lives = l;
             if (st.done) break;
         }
@@ -431,9 +431,9 @@ static void check_objects(const Spec *sp) {
     check(!bad_cat, "%s: objects have known categories (%d bad)", sp->g->name, bad_cat);
     check(!bad_motion && moving > 1000, "%s: dx/dy equal the position change (%d moving, %d bad)", sp->g->name,
           moving, bad_motion);
-    check(!bad_lives, "%s: lives only drop (bonus lives: %s, one at a time when scoring); score moves by the reward",
-          sp->g->name,
+    check(!bad_lives, "%s: lives only drop (bonus lives: %s, one at a time when scoring)", sp->g->name,
           sp->bonus_lives ? "yes" : "no");
+    check(!bad_score, "%s: score() moves by exactly the step's reward", sp->g->name);
     check(!bad_end, "%s: %d random episodes end within max_steps=%d (%d over 2000 steps)", sp->g->name, episodes,
           sp->g->max_steps, long_episodes);
     check(!bad_done, "%s: after the end, step keeps reporting done with no reward", sp->g->name);
@@ -555,6 +555,18 @@ static void qbert_scripts(void) {
           "qbert: one hop down colours a cube for 25 points (28 cubes)");
     const AtariObject *p = find(&r, "Player");
     check(p && qbert_cube_at(&r, p->x - 6, p->y + p->h), "qbert: after a hop Q*bert stands on a cube");
+
+    /* Down the left edge to the row below the left disk, then up-left onto the disk: it carries
+       Q*bert back to the top without costing a life. */
+    run_reset(&r, g, 3);
+    const AtariObject *disk = find(&r, "Disk");
+    int row = disk ? (disk->y - 32) / 24 : 0, disks = count(&r, "Disk");
+    for (int k = 0; k < 4 * (row + 1); k++) run_step(&r, action_of(g, "DOWN"));
+    run_step(&r, action_of(g, "LEFT"));
+    for (int k = 0; k < 24; k++) run_step(&r, 0);
+    p = find(&r, "Player");
+    check(disk && disks == 2 && count(&r, "Disk") == 1 && g->lives(r.state) == 4 && p && p->x == 76 && p->y == 20,
+          "qbert: hopping onto a disk (row %d) rides back to the top; the disk is used up, no life lost", row);
 
     /* The reference wins rounds: a reward of 1000+ is a round bonus. */
     int bonus = 0;
