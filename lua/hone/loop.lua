@@ -31,6 +31,12 @@ local hone = require("hone")
 
 local function now_ms() return hone.now() * 1000 end
 
+local function stage_text(task, score)
+  if task.stage and score then return task.stage(score) end
+  return nil
+end
+
+
 -- o: {trace, task, task_name, recipe_name, params, seed, client (the optimizer's LLM),
 --     optimizer (anything with propose(args); default: hone.optimizer on client),
 --     task_client (the task's own LLM; default: client), budget (hone.llm.budget or nil),
@@ -150,15 +156,53 @@ function Run:check_llm(calls)
   end
 end
 
+-- The training experience of one update, as (evaluation record, evidence text, again) where
+-- again(candidate) gives the candidate's record on the very same experience. A plain task
+-- gives the next B training examples (batch template); a task with experience() plays
+-- what it decides, e.g. H steps of an episode (episodic template), and says how to replay it.
+function Run:experience(b, h)
+  local task = self.task
+  if task.experience then
+    local function timed(fn, ...)
+      local t0 = now_ms()
+      local ok, r = pcall(fn, ...)
+      if not ok then error(r, 0) end   -- a bug in the task: let the CLI report file:line
+      r.split, r.examples, r.duration_ms = "train", r.examples or #(r.results or {}), now_ms() - t0
+      return r
+    end
+    local ex = timed(task.experience, self.current.artifact, { batch_size = b, horizon = h, seed = self.seed,
+      step = self.step_no + 1, llm = self.task_client, state = self.experience_state })
+    self.experience_state = ex.state
+    return ex, ex.evidence, function(candidate) return timed(ex.again, candidate) end
+  end
+  local batch = self.stream:next(b)
+  local before = self:evaluate(self.current.artifact, "train", batch)
+  local evidence
+  if before.error then
+    evidence = "The code failed before running any input: " .. before.error
+  else
+    evidence = templates.batch(before.results, stage_text(task, before.score))
+  end
+  return before, evidence, function(candidate) return self:evaluate(candidate, "train", batch) end
+end
+
+-- Makes the best candidate so far the current one again (the paper restores it when the
+-- current validation falls below a fraction of the best). Returns true if it moved.
+function Run:restore_best(reason)
+  if self.current.id == self.best.id then return false end
+  self.current = self.best
+  self.trace:event(self.id, self.step_no, "restore_best", reason or "restored the best candidate",
+    { candidate_id = self.best.id })
+  self.log(string.format("step %d  restored the best candidate %d (%s)", self.step_no, self.best.id,
+    reason or "recipe"))
+  return true
+end
+
 function M.fmt(x)
   if x == nil then return "-" end
   return string.format("%.3f", x)
 end
 
-local function stage_text(task, score)
-  if task.stage and score then return task.stage(score) end
-  return nil
-end
 
 -- One update. opts: {batch_size, decision (any JSON value the recipe wants recorded),
 -- accept (rule name)}. Returns the step's signals.
@@ -167,32 +211,28 @@ function Run:step(opts)
   local p = self.params
   local b = math.tointeger(opts.batch_size or p.batch_size or 1)
   assert(b and b >= 1, "batch_size must be a positive integer")
+  local h = opts.horizon or p.horizon
+  assert(h == nil or h == "episode" or (math.tointeger(h) and h >= 1),
+    "horizon must be a positive integer or 'episode'")
   local rule = opts.accept or p.accept or "always"
   local n = self.step_no + 1
   local t0 = now_ms()
 
-  local batch = self.stream:next(b)
-  local before = self:evaluate(self.current.artifact, "train", batch)
-  local evidence
-  if before.error then
-    evidence = "The code failed before running any input: " .. before.error
-  else
-    evidence = templates.batch(before.results, stage_text(self.task, before.score))
-  end
+  local before, evidence, again = self:experience(b, h)
   local proposal = self.optimizer:propose({
     artifact = self.current.artifact, instruction = self.task.instruction,
     evidence = evidence, memory = self.memory,
   })
 
   local s = {
-    run_id = self.id, step = n, batch_size = b, decision = opts.decision,
+    run_id = self.id, step = n, batch_size = b, horizon = h, decision = opts.decision,
     train_before = before.score, error = proposal.error,
   }
 
   local cand, after, val, test
   if proposal.changes then
     cand = self.current.artifact:with(proposal.changes)
-    after = self:evaluate(cand, "train", batch)
+    after = again(cand)
     val = self:evaluate(cand, "validation", self.splits.validation)
     if p.test_every_step ~= false then test = self:evaluate(cand, "test", self.splits.test) end
     s.failed = val.error ~= nil
@@ -227,8 +267,8 @@ function Run:step(opts)
       tr:event(self.id, n, "rollback", s.error, { candidate_id = cand_id })
     end
     tr:insert_step({
-      run_id = self.id, step = n, batch_size = b, decision = opts.decision,
-      candidate_id = cand_id, accepted = s.accepted,
+      run_id = self.id, step = n, batch_size = b, horizon = h, -- an integer, or the text "episode"
+      decision = opts.decision, candidate_id = cand_id, accepted = s.accepted,
       current_id = s.accepted and cand_id or self.current.id, best_id = best.id,
       train_score = s.train_after or before.score, validation_score = s.validation,
       test_score = s.test, error = s.error, llm_calls = s.llm_calls,
