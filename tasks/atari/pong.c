@@ -3,8 +3,8 @@
 **
 ** The player's paddle is on the right (x 140), the computer's on the left (x 16); the
 ** ball bounces off the walls at the top and bottom of the field (y 34..194). A paddle
-** sends the ball back at an angle set by where it hits: the paddle's 16 pixels are 8
-** zones of 2, the outer ones giving the steepest and fastest returns. The computer
+** sends the ball back at an angle set by where it hits: the farther from the paddle's
+** center, the steeper, and the outer thirds of each half also faster. The computer
 ** follows where the ball was a few frames ago, at a capped speed, so steep shots beat
 ** it. First to 21 points ends the game; reward +1 per point won, -1 per point lost.
 */
@@ -20,7 +20,7 @@
 #define ENEMY_X       16
 #define BALL_W        2
 #define BALL_H        4
-#define PLAYER_SPEED  3           /* px per frame */
+#define PLAYER_SPEED  2           /* px per frame */
 #define ENEMY_SPEED   2
 #define ENEMY_LAG     4           /* frames: the computer chases the ball's past position */
 #define SERVE_DELAY   64          /* frames between a point and the next serve */
@@ -70,10 +70,12 @@ static void reset(void *state, uint64_t seed) {
 
 /* A return off the paddle whose top is pad_y: the zone hit sets the angle and speed. */
 static void bounce(Pong *p, int pad_y, int dir) {
-    static const int vys[] = {-3, -2, -2, -1, 1, 2, 2, 3};
-    int zone = clamp((p->ball_y + BALL_H / 2 - pad_y) / 2, 0, 7);
-    p->ball_vy = vys[zone];
-    p->ball_vx = dir * (zone == 0 || zone == 7 ? 3 : 2);
+    int off = p->ball_y + BALL_H / 2 - (pad_y + PADDLE_H / 2);     /* -9..9 */
+    int mag = off < 0 ? -off : off;
+    int speed = mag <= 2 ? 1 : mag <= 5 ? 2 : 3;
+    int sign = off < 0 ? -1 : off > 0 ? 1 : (p->ball_vy < 0 ? -1 : 1);
+    p->ball_vy = sign * speed;
+    p->ball_vx = dir * (speed == 3 ? 3 : 2);
 }
 
 static int overlaps(const Pong *p, int pad_y) {
