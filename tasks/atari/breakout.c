@@ -42,7 +42,7 @@ static const char *const actions[] = {"NOOP", "FIRE", "RIGHT", "LEFT"};
 
 /* Vertical speed per level, 1/16 px per frame, and horizontal speed per paddle quarter as
 ** a multiple (in quarters) of it: the outer quarters send the ball out flat and fast. */
-static const int level_vy[MAX_LEVEL + 1] = {24, 32, 40, 48, 56};
+static const int level_vy[MAX_LEVEL + 1] = {32, 40, 48, 56, 64};
 static const int zone_vx[4] = {-5, -2, 2, 5};
 static const int row_points[ROWS] = {7, 7, 4, 4, 1, 1};
 

@@ -35,8 +35,8 @@
 #define SHOT_H        8
 #define LASER_SPEED   4           /* px per frame, up */
 #define BOMB_SPEED    2           /* px per frame, down */
-#define MAX_BOMBS     3
-#define BOMB_CHANCE   20          /* a free bomb slot fires on 1 frame in this many */
+#define MAX_BOMBS     2
+#define BOMB_CHANCE   30          /* a free bomb slot fires on 1 frame in this many */
 #define SHOT_TOP      20          /* a laser above this row is gone */
 #define SHOT_BOTTOM   196         /* a bomb below this row is gone */
 #define SHIELDS       3
@@ -200,7 +200,7 @@ static int move_laser(Invaders *s) {
 static void drop_bomb(Invaders *s, Shot *b) {
     int c = -1;
     int pc = (s->player_x + PLAYER_W / 2 - s->fx) / PITCH_X;
-    if (!s->dead && atari_rng_int(&s->rng, 0, 1) && pc >= 0 && pc < COLS) c = pc;
+    if (!s->dead && atari_rng_int(&s->rng, 0, 2) == 0 && pc >= 0 && pc < COLS) c = pc;
     if (c >= 0) {
         int r = ROWS - 1;
         while (r >= 0 && !(s->alive[r] & (1u << c))) r--;
