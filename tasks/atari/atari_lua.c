@@ -110,20 +110,43 @@ static void push_actions(lua_State *S, const AtariGame *g) {
     }
 }
 
+/* The keys and category names are pushed once and reused by lua_pushvalue: interning a
+** C string costs a hash and a strcmp, and an observation can hold over a hundred objects. */
+#define CATEGORY_CACHE 16
+
 static void push_objects(lua_State *S, const AtariObject *o, int n) {
+    static const char *const keys[] = {"category", "x", "y", "w", "h", "dx", "dy"};
+    luaL_checkstack(S, 7 + CATEGORY_CACHE + 4, "atari: observation");
+    int base = lua_gettop(S);
+    for (int k = 0; k < 7; k++) lua_pushstring(S, keys[k]);
     lua_createtable(S, n, 0);
+    int list = base + 8;
+    const char *cats[CATEGORY_CACHE];
+    int ncats = 0;
     for (int i = 0; i < n; i++) {
+        int cat = 0;
+        for (int c = 0; c < ncats; c++)
+            if (cats[c] == o[i].category) cat = list + 1 + c;
+        if (!cat && ncats < CATEGORY_CACHE) {
+            lua_pushstring(S, o[i].category);
+            cats[ncats++] = o[i].category;
+            cat = lua_gettop(S);
+        }
         lua_createtable(S, 0, 7);
-        lua_pushstring(S, o[i].category);
-        lua_setfield(S, -2, "category");
-        set_int(S, "x", o[i].x);
-        set_int(S, "y", o[i].y);
-        set_int(S, "w", o[i].w);
-        set_int(S, "h", o[i].h);
-        set_int(S, "dx", o[i].dx);
-        set_int(S, "dy", o[i].dy);
-        lua_rawseti(S, -2, i + 1);
+        lua_pushvalue(S, base + 1);
+        if (cat) lua_pushvalue(S, cat);
+        else lua_pushstring(S, o[i].category);
+        lua_rawset(S, -3);
+        const int v[6] = {o[i].x, o[i].y, o[i].w, o[i].h, o[i].dx, o[i].dy};
+        for (int k = 0; k < 6; k++) {
+            lua_pushvalue(S, base + 2 + k);
+            lua_pushinteger(S, v[k]);
+            lua_rawset(S, -3);
+        }
+        lua_rawseti(S, list, i + 1);
     }
+    lua_copy(S, list, base + 1);
+    lua_settop(S, base + 1);
 }
 
 static void push_observation(lua_State *S, const Env *e, const AtariObject *o, int n) {

@@ -10,6 +10,9 @@
 ** ceiling. Clearing the wall brings a second one; clearing that ends the game (864 points
 ** at most).
 **
+** Objects are OCAtari's: "Player" (the paddle), "Ball" (while in play) and one "BlockRow"
+** per run of adjacent standing blocks in a row.
+**
 ** Ball positions are kept in 1/16 px and moved in sub-steps of at most a pixel, so it
 ** never passes through a block or the paddle.
 */
@@ -222,11 +225,20 @@ static int objects(const void *state, AtariObject *out, int max) {
         int x = b->ball_x / SUB, y = b->ball_y / SUB, seen = b->prev_ball_live;
         put(&out[n++], "Ball", x, y, BALL_W, BALL_H, seen ? x - b->prev_ball_x : 0, seen ? y - b->prev_ball_y : 0);
     }
+    /* Like OCAtari, one BlockRow per run of adjacent standing blocks in a row. */
     for (int r = 0; r < ROWS; r++) {
-        for (int c = 0; c < COLS && b->rows[r]; c++) {
-            if (!(b->rows[r] & (1u << c))) continue;
+        uint32_t bits = b->rows[r];
+        int c = 0;
+        while (bits >> c) {
+            if (!(bits & (1u << c))) {
+                c++;
+                continue;
+            }
+            int start = c;
+            while (c < COLS && (bits & (1u << c))) c++;
             if (n == max) return n;
-            put(&out[n++], "Block", WALL_LEFT + c * BLOCK_W, BLOCK_TOP + r * BLOCK_H, BLOCK_W, BLOCK_H, 0, 0);
+            put(&out[n++], "BlockRow", WALL_LEFT + start * BLOCK_W, BLOCK_TOP + r * BLOCK_H, (c - start) * BLOCK_W,
+                BLOCK_H, 0, 0);
         }
     }
     return n;

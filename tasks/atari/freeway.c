@@ -15,8 +15,8 @@
 #define LANES          10
 #define LANE_TOP       23         /* lane i spans rows LANE_TOP + 16 i .. + 15 */
 #define LANE_H         16
-#define CAR_W          8
-#define CAR_H          8
+#define CAR_W          7
+#define CAR_H          10
 #define CAR_DY         4          /* a car's top, below its lane's top */
 #define CYCLE          (ATARI_WIDTH + CAR_W)   /* a car wraps from one edge to the other */
 #define SUB            16         /* car positions: 1/16 px */

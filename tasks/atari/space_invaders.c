@@ -32,7 +32,7 @@
 #define PLAYER_MAX_X  117
 #define DEAD_FRAMES   64
 #define SHOT_W        1
-#define SHOT_H        8
+#define SHOT_H        10
 #define LASER_SPEED   4           /* px per frame, up */
 #define BOMB_SPEED    2           /* px per frame, down */
 #define MAX_BOMBS     2
@@ -48,7 +48,7 @@
 #define SHIELD_CELLS  ((SHIELD_W / CELL_W) * (SHIELD_H / CELL_H))
 #define SAT_Y         12
 #define SAT_W         7
-#define SAT_H         7
+#define SAT_H         8
 #define SAT_POINTS    200
 #define LIVES         3
 
