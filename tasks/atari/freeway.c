@@ -39,11 +39,12 @@ static const int lane_speed[LANES] = {-8, -12, -18, -24, -32, 32, 24, 18, 12, 8}
 typedef struct {
     uint64_t rng;
     int car_x[LANES];               /* left edge, 1/16 px, in [-CAR_W, ATARI_WIDTH) */
+    int car_wraps[LANES];           /* times each car wrapped around: a wrapped car is new */
     int chicken_y;                  /* top edge, 1/4 px */
     int knock;                      /* frames of knock-back left */
     int frames, points, done;
     /* the previous step's boxes, for dx and dy */
-    int prev_chicken_y, prev_car_x[LANES], prev_car_seen[LANES];
+    int prev_chicken_y, prev_points, prev_car_x[LANES], prev_car_seen[LANES], prev_car_wraps[LANES];
 } Freeway;
 
 /* A car's left edge in pixels (rounded down: it may be negative). */
@@ -86,8 +87,8 @@ static int hits_chicken(const Freeway *f, int lane) {
 static int frame(Freeway *f, int action) {
     for (int i = 0; i < LANES; i++) {
         f->car_x[i] += lane_speed[i];
-        if (f->car_x[i] >= ATARI_WIDTH * SUB) f->car_x[i] -= CYCLE * SUB;
-        else if (f->car_x[i] < -CAR_W * SUB) f->car_x[i] += CYCLE * SUB;
+        if (f->car_x[i] >= ATARI_WIDTH * SUB) f->car_x[i] -= CYCLE * SUB, f->car_wraps[i]++;
+        else if (f->car_x[i] < -CAR_W * SUB) f->car_x[i] += CYCLE * SUB, f->car_wraps[i]++;
     }
     int reward = 0;
     if (f->knock > 0) {
@@ -119,9 +120,11 @@ static AtariStep step(void *state, int action) {
     AtariStep r = {0, f->done};
     if (f->done) return r;
     f->prev_chicken_y = f->chicken_y / CHICKEN_SUB;
+    f->prev_points = f->points;
     for (int i = 0; i < LANES; i++) {
         int w;
         f->prev_car_seen[i] = car_box(f->car_x[i], &f->prev_car_x[i], &w);
+        f->prev_car_wraps[i] = f->car_wraps[i];
     }
     for (int k = 0; k < ATARI_FRAMESKIP && !f->done; k++) r.reward += frame(f, action);
     f->points += r.reward;
@@ -143,12 +146,14 @@ static int objects(const void *state, AtariObject *out, int max) {
     const Freeway *f = state;
     int n = 0;
     int cy = f->chicken_y / CHICKEN_SUB;
-    if (n < max) put(&out[n++], "Chicken", CHICKEN_X, cy, CHICKEN_W, CHICKEN_H, 0, cy - f->prev_chicken_y);
+    /* A chicken put back at the start and a car that wrapped around are new objects: dx, dy 0. */
+    int crossed = f->points != f->prev_points;
+    if (n < max) put(&out[n++], "Chicken", CHICKEN_X, cy, CHICKEN_W, CHICKEN_H, 0, crossed ? 0 : cy - f->prev_chicken_y);
     for (int i = 0; i < LANES && n < max; i++) {
         int x, w;
         if (!car_box(f->car_x[i], &x, &w)) continue;
-        put(&out[n++], "Car", x, LANE_TOP + i * LANE_H + CAR_DY, w, CAR_H, f->prev_car_seen[i] ? x - f->prev_car_x[i] : 0,
-            0);
+        int seen = f->prev_car_seen[i] && f->prev_car_wraps[i] == f->car_wraps[i];
+        put(&out[n++], "Car", x, LANE_TOP + i * LANE_H + CAR_DY, w, CAR_H, seen ? x - f->prev_car_x[i] : 0, 0);
     }
     return n;
 }
