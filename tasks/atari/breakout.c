@@ -56,10 +56,11 @@ typedef struct {
     int paddle_x, paddle_w;
     int ball_x, ball_y;             /* top-left, 1/16 px */
     int zone, up, level, ball_live; /* the ball's direction: paddle quarter, going up */
+    int serves;                     /* balls served: a new ball is a new object */
     int hits, hit_orange, hit_red, hit_ceiling;
     int lives, points, done;
     /* the previous step's positions, for dx and dy */
-    int prev_paddle_x, prev_ball_x, prev_ball_y, prev_ball_live;
+    int prev_paddle_x, prev_ball_x, prev_ball_y, prev_ball_live, prev_serves;
 } Breakout;
 
 static int clamp(int v, int lo, int hi) {
@@ -99,6 +100,7 @@ static void launch(Breakout *b) {
     b->hits = b->hit_orange = b->hit_red = b->hit_ceiling = 0;
     b->paddle_w = PADDLE_W;
     b->ball_live = 1;
+    b->serves++;
 }
 
 static void speed_up(Breakout *b) {
@@ -201,6 +203,7 @@ static AtariStep step(void *state, int action) {
     b->prev_ball_x = b->ball_x / SUB;
     b->prev_ball_y = b->ball_y / SUB;
     b->prev_ball_live = b->ball_live;
+    b->prev_serves = b->serves;
     for (int f = 0; f < ATARI_FRAMESKIP && !b->done; f++) r.reward += frame(b, action);
     b->points += r.reward;
     r.done = b->done;
@@ -222,7 +225,7 @@ static int objects(const void *state, AtariObject *out, int max) {
     int n = 0;
     if (n < max) put(&out[n++], "Player", b->paddle_x, PADDLE_Y, b->paddle_w, PADDLE_H, b->paddle_x - b->prev_paddle_x, 0);
     if (b->ball_live && n < max) {
-        int x = b->ball_x / SUB, y = b->ball_y / SUB, seen = b->prev_ball_live;
+        int x = b->ball_x / SUB, y = b->ball_y / SUB, seen = b->prev_ball_live && b->prev_serves == b->serves;
         put(&out[n++], "Ball", x, y, BALL_W, BALL_H, seen ? x - b->prev_ball_x : 0, seen ? y - b->prev_ball_y : 0);
     }
     /* Like OCAtari, one BlockRow per run of adjacent standing blocks in a row. */
