@@ -387,7 +387,9 @@ static int l_episode(lua_State *L) {
     int with_objects = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, opts, "time");
-    double budget = lua_isnil(L, -1) ? 0 : luaL_checknumber(L, -1);
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TNUMBER)
+        return luaL_error(L, "atari.episode: opts.time must be a number of seconds");
+    double budget = (double)lua_tonumber(L, -1);
     lua_pop(L, 1);
     if (horizon < 0 || horizon > (with_objects ? TRACE_OBJ_CAP : TRACE_CAP))
         return luaL_error(L, "atari.episode: opts.horizon must be 0..%d%s", with_objects ? TRACE_OBJ_CAP : TRACE_CAP,
@@ -415,7 +417,7 @@ static int l_episode(lua_State *L) {
     int timed_out = 0;
 
     while (!e->done && played < max_steps) {
-        if (deadline > 0 && (played & 15) == 0 && now() >= deadline) {
+        if (deadline > 0 && now() >= deadline) {
             timed_out = 1;
             break;
         }

@@ -25,7 +25,7 @@
 **       sandbox's caps for every call. The policy returns an action name; anything else
 **       (an unknown name, a non-string, nothing) plays NOOP and is counted. Runs until
 **       the episode is done, max_steps steps were played by this call, the policy fails, or
-**       opts.time seconds (wall clock, checked between steps) have passed.
+**       opts.time seconds (wall clock, checked before each step) have passed.
 **       opts: seed = n (reset with it first), horizon = H (keep a trace of the last H steps),
 **             trace_objects = false (leave objects out of the trace), time = seconds.
 **       result: {score, lives, steps (played by this call), done, reward_total,
