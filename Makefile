@@ -4,7 +4,7 @@
 PKGS    := lua5.4 libcurl libcjson sqlite3
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -Ikernel -Itasks/atari
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
@@ -20,8 +20,12 @@ BIN     := hone
 OBJDIR  := build/release
 endif
 
-SRCS := $(wildcard kernel/*.c)
-OBJS := $(SRCS:kernel/%.c=$(OBJDIR)/%.o)
+# The Atari engines and their binding live with their task; their objects are prefixed
+# so a tasks/atari/x.c never collides with a kernel/x.c.
+SRCS  := $(wildcard kernel/*.c)
+ATARI := $(wildcard tasks/atari/*.c)
+HDRS  := $(wildcard kernel/*.h tasks/atari/*.h)
+OBJS  := $(SRCS:kernel/%.c=$(OBJDIR)/%.o) $(ATARI:tasks/atari/%.c=$(OBJDIR)/atari_%.o)
 
 .PHONY: all deps test bench lint clean
 
@@ -30,7 +34,10 @@ all: $(BIN)
 $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(OBJDIR)/%.o: kernel/%.c $(wildcard kernel/*.h) | $(OBJDIR)
+$(OBJDIR)/%.o: kernel/%.c $(HDRS) | $(OBJDIR)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(OBJDIR)/atari_%.o: tasks/atari/%.c $(HDRS) | $(OBJDIR)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(OBJDIR):

@@ -43,6 +43,44 @@ sb:load(code)
 local call = time(100000, function(i) sb:call("f", i) end)
 print(string.format("lua sandbox: new + load + call %.1f us, call in a live sandbox %.2f us", sandbox, call))
 
+-- Atari engines: the engine alone (step + objects, a fixed cycling action pattern), then a
+-- trivial Lua policy in the sandbox (the same pattern), through hone.atari.episode
+-- (observations built in the sandbox) and through sb:call (observations deep-copied).
+local trivial = "function policy(obs) return obs.actions[obs.step // 8 % #obs.actions + 1] end"
+
+local function episode_rate(name, steps)
+  local policy <close> = hone.sandbox.lua.new({})
+  policy:load(trivial)
+  local env = hone.atari.new(name, 1)
+  local done, t0 = 0, hone.now()
+  while done < steps do
+    if env:done() then env:reset() end
+    done = done + hone.atari.episode(env, policy, "policy", steps - done).steps
+  end
+  return steps / (hone.now() - t0)
+end
+
+local function call_rate(name, steps)
+  local policy <close> = hone.sandbox.lua.new({})
+  policy:load(trivial)
+  local env = hone.atari.new(name, 1)
+  local t0 = hone.now()
+  for _ = 1, steps do
+    if env:done() then env:reset() end
+    local _, action = policy:call("policy", env:observation())
+    env:step(action)
+  end
+  return steps / (hone.now() - t0)
+end
+
+for _, name in ipairs(hone.atari.games()) do
+  local steps = 400000
+  local seconds, objects = hone.atari.benchmark(name, steps)
+  print(string.format("atari %-15s engine %5.2f M steps/s (%4.1f objects/step), Lua policy: " ..
+    "episode %4.0f k steps/s, sb:call %3.0f k steps/s", name, steps / seconds / 1e6, objects / steps,
+    episode_rate(name, 40000) / 1e3, call_rate(name, 5000) / 1e3))
+end
+
 -- LLM I/O against the scripted server on loopback (python3; it, not hone, limits the rate).
 local support = dofile("tests/support.lua")
 local server = support.llm_server()

@@ -2,6 +2,7 @@
 ** host.c - the Lua host. See host.h.
 */
 #include "host.h"
+#include "atari_lua.h"
 #include "json.h"
 #include "llm.h"
 #include "sandbox_lua.h"
@@ -71,6 +72,7 @@ static int open_hone(lua_State *L) {
     lua_newtable(L);
     hone_open_sandbox_lua(L); lua_setfield(L, -2, "lua");
     lua_setfield(L, -2, "sandbox");
+    hone_open_atari(L);  lua_setfield(L, -2, "atari");
     lua_pushcfunction(L, l_now);      lua_setfield(L, -2, "now");
     lua_pushliteral(L, HONE_VERSION); lua_setfield(L, -2, "version");
     lua_pushstring(L, root);          lua_setfield(L, -2, "root");

@@ -669,6 +669,65 @@ static int l_call(lua_State *L) {
     return nres + 1;
 }
 
+/* ---- the C entry point: see sandbox_lua.h ------------------------------------------ */
+
+typedef struct Invoke {
+    const char *fname;
+    HoneSandboxArgs args;
+    HoneSandboxResults results;
+    void *ud;
+    int missing;            /* the type fname has, if it is not a function */
+} Invoke;
+
+static int enter_invoke(lua_State *S) {
+    Invoke *iv = lua_touserdata(S, 1);
+    lua_settop(S, 0);
+    int t = lua_getglobal(S, iv->fname);
+    if (t != LUA_TFUNCTION) {
+        iv->missing = t;
+        return 0;
+    }
+    int nargs = iv->args(S, iv->ud);
+    lua_call(S, nargs, LUA_MULTRET);
+    iv->results(S, lua_gettop(S), iv->ud);
+    return 0;
+}
+
+HoneSandbox *hone_sandbox_lua_check(lua_State *L, int idx) {
+    Sandbox *sb = luaL_checkudata(L, idx, SANDBOX_MT);
+    if (!sb->S) luaL_error(L, "sandbox: the sandbox is closed");
+    return sb;
+}
+
+int hone_sandbox_lua_invoke(lua_State *L, HoneSandbox *sb, const char *fname, HoneSandboxArgs args,
+                            HoneSandboxResults results, void *ud) {
+    Invoke iv = {fname, args, results, ud, LUA_TFUNCTION};
+    lua_State *S = sb->S;
+    begin(sb);
+    sb->calls++;
+    lua_pushcfunction(S, enter_invoke);
+    lua_pushlightuserdata(S, &iv);
+    int status = lua_pcall(S, 1, 0, 0);
+    int n = failure(L, sb, status, "runtime");
+    lua_settop(S, 0);
+    if (n) {
+        lua_remove(L, -2);      /* failure() pushed false, err: keep err */
+        return 0;
+    }
+    if (iv.missing != LUA_TFUNCTION) {
+        char msg[NAME_CAP + 64];
+        if (iv.missing == LUA_TNIL)
+            snprintf(msg, sizeof msg, "function '%.*s' is not defined", NAME_CAP, fname);
+        else
+            snprintf(msg, sizeof msg, "'%.*s' is a %s value, not a function", NAME_CAP, fname,
+                     lua_typename(L, iv.missing));
+        push_error(L, "runtime", msg, 0);
+        lua_remove(L, -2);
+        return 0;
+    }
+    return 1;
+}
+
 static int l_output(lua_State *L) {
     Sandbox *sb = luaL_checkudata(L, 1, SANDBOX_MT);
     lua_pushlstring(L, sb->out ? sb->out : "", sb->out_len);

@@ -42,4 +42,28 @@
 
 int hone_open_sandbox_lua(lua_State *L);
 
+/*
+** C side, for modules that call a candidate thousands of times a second (hone.atari's
+** episode loop), where sb:call's deep copies would dominate:
+**
+**   HoneSandbox *hone_sandbox_lua_check(lua_State *L, int idx)
+**       The open sandbox at idx of L; raises in L otherwise.
+**   int hone_sandbox_lua_invoke(L, sb, fname, args, results, ud)
+**       One call of the global fname, counted and capped exactly like sb:call (its own
+**       instruction and time budget, the memory cap on the whole state). args(S, ud)
+**       pushes the arguments onto the sandbox's own state S and returns how many;
+**       results(S, n, ud) reads the n results at S's indices 1..n before they are dropped.
+**       Both run under the sandbox's protection, so an error they raise (an allocation
+**       refused by the memory cap) fails the call, never the host; they must not run
+**       candidate code (use raw table access; do not convert non-strings to strings).
+**       Returns 1, or 0 with an error table {kind, message, line} pushed onto L.
+*/
+typedef struct Sandbox HoneSandbox;
+typedef int (*HoneSandboxArgs)(lua_State *S, void *ud);
+typedef void (*HoneSandboxResults)(lua_State *S, int n, void *ud);
+
+HoneSandbox *hone_sandbox_lua_check(lua_State *L, int idx);
+int hone_sandbox_lua_invoke(lua_State *L, HoneSandbox *sb, const char *fname, HoneSandboxArgs args,
+                            HoneSandboxResults results, void *ud);
+
 #endif
