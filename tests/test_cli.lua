@@ -28,7 +28,8 @@ return {
       { "run toy --recipe nosuch " .. LLM, "no recipe 'nosuch'" },
       { "run", "run takes one TASK" },
       { "run toy --set steps " .. LLM, "%-%-set takes KEY=VALUE" },
-      { "run toy --set nosuch=1 " .. LLM, "recipe fixed has no parameter 'nosuch' %(it has: .*batch_size" },
+      { "run toy --set nosuch=1 " .. LLM,
+        "recipe fixed and this task have no parameter 'nosuch' %(known: .*batch_size" },
       { "run toy --set batch_size=many " .. LLM, "parameter batch_size takes a number, not 'many'" },
     }) do
       local code, _, err = t.hone(c[1])

@@ -66,6 +66,15 @@ local function nudge(text, rng)
   return string.format("%.6g", math.abs(new))
 end
 
+-- Does artifact have anything the baseline can change?
+function M.applies(artifact)
+  for _, name in ipairs(artifact:editable_names()) do
+    local b = artifact:block(name)
+    if #M.constants(b.code, b.language) > 0 then return true end
+  end
+  return false
+end
+
 -- opts: {seed}
 function M.new(opts)
   return setmetatable({ rng = data.rng((opts and opts.seed or 1) * 7919 + 17) }, Baseline)

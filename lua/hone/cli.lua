@@ -110,7 +110,8 @@ local function file_exists(path)
   return false
 end
 
--- Finds a task or recipe by name or path; kind is "task" or "recipe".
+-- Finds a task or recipe by name or path; kind is "task" or "recipe". A task family
+-- (tasks/atari/task.lua) is named with its variant, "atari/pong": returns path, variant.
 local function locate(kind, name)
   local tried = {}
   local candidates = kind == "task"
@@ -119,6 +120,10 @@ local function locate(kind, name)
   for _, path in ipairs(candidates) do
     tried[#tried + 1] = path
     if path:match("%.lua$") and file_exists(path) then return path end
+  end
+  local family, variant = name:match("^([%w_%-]+)/([%w_%-]+)$")
+  if kind == "task" and family and file_exists(hone.root .. "/tasks/" .. family .. "/task.lua") then
+    return hone.root .. "/tasks/" .. family .. "/task.lua", variant
   end
   fail(string.format("no %s '%s' (looked for %s)", kind, name, table.concat(tried, ", ")))
 end
@@ -144,20 +149,29 @@ local function coerce(key, text, default)
   return v
 end
 
-local function recipe_params(recipe, recipe_name, sets)
-  local params = {}
-  for k, v in pairs(recipe.params or {}) do params[k] = v end
+-- The run's parameters: the recipe's defaults, then the task's own defaults for them (a
+-- game brings the paper's horizon and number of steps), then the task's own parameters,
+-- then --set. A key neither declares is refused.
+local function run_params(recipe, recipe_name, task, sets)
+  local params, declared = {}, {}
+  for k, v in pairs(recipe.params or {}) do params[k], declared[k] = v, v end
+  for k, v in pairs(task.defaults or {}) do params[k] = v end
+  for k, v in pairs(task.params or {}) do params[k], declared[k] = v, v end
   for _, kv in ipairs(sets or {}) do
     local key, text = kv:match("^([%w_]+)=(.*)$")
     if not key then fail(string.format("--set takes KEY=VALUE, not '%s'", kv)) end
-    if recipe.params and recipe.params[key] == nil then
+    if declared[key] == nil then
       local known = {}
-      for k in pairs(recipe.params) do known[#known + 1] = k end
+      for k in pairs(declared) do known[#known + 1] = k end
       table.sort(known)
-      fail(string.format("recipe %s has no parameter '%s' (it has: %s)", recipe_name, key,
+      fail(string.format("recipe %s and this task have no parameter '%s' (known: %s)", recipe_name, key,
         table.concat(known, ", ")))
     end
-    params[key] = coerce(key, text, recipe.params and recipe.params[key])
+    if key == "horizon" and text == "episode" then
+      params[key] = text   -- the one non-number a horizon takes: the whole episode
+    else
+      params[key] = coerce(key, text, declared[key])
+    end
   end
   return params
 end
@@ -199,16 +213,37 @@ local CACHE_MODES = { on = true, off = true, only = true }
 -- spec: {task_name, recipe_name, sets | params, seed, artifact, llm (config), task_llm,
 --        budget (limits), cache, concurrency, replay_of, db, quiet}
 local function execute(spec)
-  local task = load_module("task", locate("task", spec.task_name))
+  local path, variant = locate("task", spec.task_name)
+  local task = load_module("task", path)
+  if task.variant and not task.instruction then   -- a family of tasks: pick one
+    if not variant then
+      fail(string.format("task %s is a family: name one of %s", spec.task_name,
+        table.concat(task.variants or {}, ", ")))
+    end
+    local ok, v = pcall(task.variant, variant)
+    if not ok then fail("task error: " .. tostring(v)) end
+    task = v
+  elseif variant then
+    fail(string.format("task %s has no variants (%s)", spec.task_name, path))
+  end
   local recipe = load_module("recipe", locate("recipe", spec.recipe_name))
   if type(recipe.run) ~= "function" then fail("recipe error: " .. spec.recipe_name .. " has no run(run)") end
-  local params = spec.params or recipe_params(recipe, spec.recipe_name, spec.sets)
+  local params = spec.params or run_params(recipe, spec.recipe_name, task, spec.sets)
   local seed = spec.seed
   local llm_config, task_config = spec.llm, spec.task_llm
   for _, c in pairs({ llm_config, task_config }) do   -- either may be absent: the baseline needs none
     c.seed = seed
     for _, k in ipairs({ "temperature", "max_tokens", "timeout", "retries", "backoff" }) do
       c[k] = params["llm_" .. k]
+    end
+  end
+  if spec.optimizer == "baseline" then
+    local name = spec.artifact or task.default_artifact or "default"
+    local start = task.starting_artifacts and task.starting_artifacts[name]
+    if start and not baseline.applies(require("hone.artifact").new(start)) then
+      fail(string.format("the baseline optimizer changes numeric constants, and starting artifact '%s' of %s " ..
+        "has none in its editable blocks; use an LLM (%s) or another starting artifact", name, spec.task_name,
+        client.HELP))
     end
   end
   if spec.optimizer == "baseline" and not spec.params then

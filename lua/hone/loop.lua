@@ -50,7 +50,7 @@ function M.new(o)
     stop("failed", string.format("task %s has no starting artifact '%s'", o.task_name,
       tostring(o.artifact)))
   end
-  local splits = task.splits(o.seed)
+  local splits = task.splits(o.seed, o.params)
   for _, name in ipairs({ "train", "validation", "test" }) do
     if type(splits[name]) ~= "table" then
       error(string.format("task %s: splits() must return a %s list", o.task_name, name), 0)
@@ -61,7 +61,7 @@ function M.new(o)
     log = o.log or function() end,
     optimizer = o.optimizer or optimizer.new({ client = o.client, retries = o.params.retries }),
     client = o.client, task_client = o.task_client or o.client, budget = o.budget,
-    stream = data.stream(splits.train, o.seed),
+    stream = not task.experience and data.stream(splits.train, o.seed) or nil,
     step_no = 0, memory = {}, llm_failures = 0,
     totals = { prompt_tokens = 0, completion_tokens = 0, llm_calls = 0 },
   }, Run)
@@ -78,7 +78,7 @@ end
 function Run:evaluate(artifact, split, examples)
   local t0 = now_ms()
   local ok, r = pcall(self.task.evaluate, artifact, examples,
-    { split = split, seed = self.seed, llm = self.task_client, step = self.step_no })
+    { split = split, seed = self.seed, llm = self.task_client, step = self.step_no, params = self.params })
   if not ok then error(r, 0) end   -- a bug in the task: let the CLI report file:line
   r.split, r.examples, r.duration_ms = split, #examples, now_ms() - t0
   return r
@@ -171,7 +171,8 @@ function Run:experience(b, h)
       return r
     end
     local ex = timed(task.experience, self.current.artifact, { batch_size = b, horizon = h, seed = self.seed,
-      step = self.step_no + 1, llm = self.task_client, state = self.experience_state })
+      step = self.step_no + 1, llm = self.task_client, state = self.experience_state, params = self.params,
+      score = self.current.validation })
     self.experience_state = ex.state
     return ex, ex.evidence, function(candidate) return timed(ex.again, candidate) end
   end

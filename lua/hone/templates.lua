@@ -1,5 +1,6 @@
 -- Learning templates: how traces become the evidence one update sees.
 -- batch: B independent traces, "ID [i]: ..." (the interactive template is batch with B = 1).
+-- episodic: H chained (observation, action, reward) steps of one rollout, one line each.
 local hone = require("hone")
 
 local M = {}
@@ -30,6 +31,88 @@ function M.batch(traces, stage)
   end
   if stage and stage ~= "" then parts[#parts + 1] = "Overall: " .. stage end
   return table.concat(parts, "\n\n")
+end
+
+M.MAX_EPISODIC = 40000   -- characters of an episodic trace; past that, steps are thinned
+M.GROUP = 6              -- a category with more objects than this is shown as a count and a span
+
+local function signed(n)
+  if n == 0 then return "0" end
+  return string.format("%+d", n)
+end
+
+-- One observation in one line: "Player(140,95 v0,-8) Ball(80,120 v-2,+3) BlockRow x6 [x8..152 y57..87]".
+function M.objects(objects)
+  local order, groups = {}, {}
+  for _, o in ipairs(objects or {}) do
+    local g = groups[o.category]
+    if not g then
+      g = {}
+      groups[o.category] = g
+      order[#order + 1] = o.category
+    end
+    g[#g + 1] = o
+  end
+  local parts = {}
+  for _, cat in ipairs(order) do
+    local g = groups[cat]
+    if #g > M.GROUP then
+      local x0, x1, y0, y1 = math.huge, -math.huge, math.huge, -math.huge
+      for _, o in ipairs(g) do
+        x0, x1 = math.min(x0, o.x), math.max(x1, o.x + o.w)
+        y0, y1 = math.min(y0, o.y), math.max(y1, o.y + o.h)
+      end
+      parts[#parts + 1] = string.format("%s x%d [x%d..%d y%d..%d]", cat, #g, x0, x1, y0, y1)
+    else
+      for _, o in ipairs(g) do
+        local v = (o.dx ~= 0 or o.dy ~= 0) and string.format(" v%s,%s", signed(o.dx), signed(o.dy)) or ""
+        parts[#parts + 1] = string.format("%s(%d,%d%s)", cat, o.x, o.y, v)
+      end
+    end
+  end
+  return table.concat(parts, " ")
+end
+
+-- trace: list of {step, action, reward, score, lives, invalid, objects}, oldest first.
+-- info: {horizon, from, rollout_reward, episode_done, error, invalid_actions, evaluation, stage}
+-- The optimizer sees the steps, then what they add up to, then the evaluation and its band.
+function M.episodic(trace, info)
+  local lines = {}
+  for i, e in ipairs(trace) do
+    lines[i] = string.format("t=%d score=%d lives=%d | %s | action=%s%s reward=%s", e.step, e.score, e.lives,
+      M.objects(e.objects), tostring(e.action), e.invalid and " (invalid: played NOOP)" or "", signed(e.reward))
+  end
+  local total = 0
+  for _, l in ipairs(lines) do total = total + #l + 1 end
+  local shown, note = lines, nil
+  if total > M.MAX_EPISODIC then
+    -- keep every step with a reward or a new action, and every k-th, so the story stays whole
+    local k = math.ceil(total / M.MAX_EPISODIC)
+    shown = {}
+    for i, e in ipairs(trace) do
+      local prev = trace[i - 1]
+      if e.reward ~= 0 or i % k == 0 or i == #trace or not prev or prev.action ~= e.action then
+        shown[#shown + 1] = lines[i]
+      end
+    end
+    note = string.format("(%d of the %d steps shown: those with a reward or a change of action, and every %d-th)",
+      #shown, #trace, k)
+  end
+  local parts = { string.format("Rollout of %d steps (horizon %s), from episode step %d:", #trace,
+    tostring(info.horizon), info.from or (trace[1] and trace[1].step) or 0) }
+  if note then parts[#parts + 1] = note end
+  parts[#parts + 1] = table.concat(shown, "\n")
+  parts[#parts + 1] = string.format("Reward over these steps: %s%s.", signed(info.rollout_reward or 0),
+    info.episode_done and "; the episode ended" or "")
+  if info.invalid_actions and info.invalid_actions > 0 then
+    parts[#parts + 1] = string.format("%d invalid actions were played as NOOP.", info.invalid_actions)
+  end
+  if info.error then parts[#parts + 1] = "The policy failed: " .. info.error end
+  if info.evaluation then
+    parts[#parts + 1] = string.format("Evaluation score of this policy (full episodes): %s.", info.evaluation)
+  end
+  if info.stage and info.stage ~= "" then parts[#parts + 1] = info.stage end
+  return table.concat(parts, "\n")
 end
 
 return M

@@ -200,6 +200,17 @@ static int l_new(lua_State *L) {
     return 1;
 }
 
+/* env:clone(): engines keep everything in their state bytes (game.h), so a copy is an
+** exact fork of the episode: the same actions from here give the same trace. */
+static int l_clone(lua_State *L) {
+    Env *e = check_env(L, 1);
+    size_t size = STATE_OFFSET + e->game->state_size;
+    Env *c = lua_newuserdatauv(L, size, 0);
+    memcpy(c, e, size);
+    luaL_setmetatable(L, ENV_MT);
+    return 1;
+}
+
 static int l_reset(lua_State *L) {
     Env *e = check_env(L, 1);
     env_reset(e, luaL_optinteger(L, 2, e->seed));
@@ -549,6 +560,7 @@ static int l_info(lua_State *L) {
 int hone_open_atari(lua_State *L) {
     static const luaL_Reg methods[] = {
         {"reset", l_reset},
+        {"clone", l_clone},
         {"step", l_step},
         {"objects", l_objects},
         {"observation", l_observation},

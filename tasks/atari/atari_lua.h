@@ -9,6 +9,8 @@
 **       A new environment, reset with seed (an integer, default 0). An unknown name
 **       raises "atari: unknown game 'x' (games: a, b, ...)".
 **   env:reset([seed])           starts a new episode (default: the seed of the last reset)
+**   env:clone() -> env          an independent copy of the episode as it stands: the same
+**                               actions from here give the same trace in both
 **   env:step(action) -> reward, done
 **       action is a name from env:actions(); anything else raises "atari: pong has no action
 **       'X' (actions: NOOP, FIRE, ...)". Stepping a finished episode raises.

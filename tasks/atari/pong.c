@@ -38,6 +38,7 @@ typedef struct {
     int serve_timer;                    /* frames until the ball is served, while not live */
     int serve_dir;                      /* +1 toward the player, -1 toward the computer */
     int player_points, enemy_points;
+    int rally;                          /* paddle hits since the serve */
     int done;
     /* the previous step's positions, for dx and dy */
     int prev_player_y, prev_enemy_y, prev_ball_x, prev_ball_y, prev_ball_live;
@@ -74,8 +75,13 @@ static void bounce(Pong *p, int pad_y, int dir) {
     int mag = off < 0 ? -off : off;
     int speed = mag <= 2 ? 1 : mag <= 5 ? 2 : 3;
     int sign = off < 0 ? -1 : off > 0 ? 1 : (p->ball_vy < 0 ? -1 : 1);
-    p->ball_vy = sign * speed;
-    p->ball_vx = dir * (speed == 3 ? 3 : 2);
+    /* A long rally speeds the ball up, as the original does, so that no pair of
+       deterministic players can keep one going forever: faster across, and after a
+       dozen hits steeper than the computer's paddle can follow. */
+    p->rally++;
+    p->ball_vy = sign * (speed + (p->rally >= 12));
+    int boost = p->rally / 6 > 2 ? 2 : p->rally / 6;
+    p->ball_vx = dir * ((speed == 3 ? 3 : 2) + boost);
 }
 
 static int overlaps(const Pong *p, int pad_y) {
@@ -108,6 +114,7 @@ static int move_ball(Pong *p) {
     else if (nx + BALL_W > ATARI_WIDTH - 2) reward = -1;
     if (reward) {
         p->ball_live = 0;
+        p->rally = 0;
         p->serve_timer = SERVE_DELAY;
         p->serve_dir = reward > 0 ? -1 : 1;     /* toward whoever lost the point */
     }
