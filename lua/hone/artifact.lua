@@ -53,6 +53,17 @@ function Artifact:editable_names()
   return names
 end
 
+-- Which block line n of the assembled text falls in: name, line within the block; or nil.
+function Artifact:where(n)
+  local first = 1
+  for _, b in ipairs(self.blocks) do
+    local count = select(2, b.code:gsub("\n", "")) + 1
+    if n >= first and n < first + count then return b.name, n - first + 1 end
+    first = first + count + 1   -- the blank line between blocks
+  end
+  return nil
+end
+
 function Artifact:assemble()
   local parts = {}
   for i, b in ipairs(self.blocks) do parts[i] = b.code end

@@ -86,17 +86,28 @@ function M.episodic(trace, info)
   for _, l in ipairs(lines) do total = total + #l + 1 end
   local shown, note = lines, nil
   if total > M.MAX_EPISODIC then
-    -- keep every step with a reward or a new action, and every k-th, so the story stays whole
-    local k = math.ceil(total / M.MAX_EPISODIC)
-    shown = {}
-    for i, e in ipairs(trace) do
-      local prev = trace[i - 1]
-      if e.reward ~= 0 or i % k == 0 or i == #trace or not prev or prev.action ~= e.action then
-        shown[#shown + 1] = lines[i]
+    -- keep every step with a reward, every change of action while they fit, and every
+    -- k-th step, k as small as fits: the story stays whole, only its pace is cut
+    local function thin(k, changes)
+      local out, size = {}, 0
+      for i, e in ipairs(trace) do
+        local prev = trace[i - 1]
+        if e.reward ~= 0 or i % k == 0 or i == #trace or (changes and (not prev or prev.action ~= e.action)) then
+          out[#out + 1] = lines[i]
+          size = size + #lines[i] + 1
+        end
       end
+      return out, size
     end
-    note = string.format("(%d of the %d steps shown: those with a reward or a change of action, and every %d-th)",
-      #shown, #trace, k)
+    local k, changes = 2, true
+    while true do
+      local size
+      shown, size = thin(k, changes)
+      if size <= M.MAX_EPISODIC or (k > #trace and not changes) then break end
+      if k > #trace then changes = false else k = k * 2 end
+    end
+    note = string.format("(%d of the %d steps shown: those with a reward%s, and every %d-th)", #shown, #trace,
+      changes and " or a change of action" or "", k)
   end
   local parts = { string.format("Rollout of %d steps (horizon %s), from episode step %d:", #trace,
     tostring(info.horizon), info.from or (trace[1] and trace[1].step) or 0) }

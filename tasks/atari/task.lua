@@ -18,9 +18,15 @@ M.LIMITS = { memory = 64 * 1024 * 1024, instructions = 2000000, time = 1 }
 
 local VALIDATION_SEED, TEST_SEED, TRAIN_SEED = 100, 200, 1000000
 
-local function describe(err, where)
-  return string.format("%s%s%s: %s", where and (where .. ": ") or "", err.kind,
-    err.line and (" at line " .. err.line) or "", err.message)
+-- "step 12: runtime in select_action, line 3: policy:7: attempt to ..." (lines of the
+-- assembled text name their block, so the optimizer can find them)
+local function describe(err, where, artifact)
+  local at = ""
+  if err.line then
+    local block, line = artifact:where(err.line)
+    at = block and string.format(" in %s, line %d", block, line) or (" at line " .. err.line)
+  end
+  return string.format("%s%s%s: %s", where and (where .. ": ") or "", err.kind, at, err.message)
 end
 
 -- The band text for an evaluation score.
@@ -46,7 +52,7 @@ end
 local function play(spec, artifact, env, steps, horizon)
   local sb, err = load_policy(artifact)
   if not sb then
-    return { results = {}, error = describe(err, "loading the policy"), error_kind = err.kind }
+    return { results = {}, error = describe(err, "loading the policy", artifact), error_kind = err.kind }
   end
   local from = env:steps()
   local r = hone.atari.episode(env, sb, spec.entry, steps, { horizon = horizon })
@@ -57,7 +63,7 @@ local function play(spec, artifact, env, steps, horizon)
                   output = r.reward_total, score = r.reward_total, invalid_actions = r.invalid_actions } },
   }
   if r.error then
-    rec.error = describe(r.error, "step " .. tostring(r.error.step))
+    rec.error = describe(r.error, "step " .. tostring(r.error.step), artifact)
     rec.error_kind = r.error.kind
     rec.score = nil
   end
