@@ -81,6 +81,24 @@ return {
     t.match(why, "empty", "empty")
   end,
 
+  ["a text block's must_contain is checked, kept and shown as a constraint"] = function(t)
+    local a = artifact.new({ blocks = {
+      { name = "prompt", language = "text", must_contain = { "{question}" }, code = "Answer:\n{question}" },
+      { name = "f", code = "function f(x)\n  return x\nend" },
+    } })
+    t.ok(a:check("prompt", "Think first.\n{question}"), "a prompt that keeps the placeholder")
+    local _, why = a:check("prompt", "Think first.\n{q}")
+    t.eq(why, "'prompt' must contain {question}", "a prompt that lost it")
+    local changes, reason = optimizer.parse('{"suggestion": {"prompt": "No placeholder."}}', a)
+    t.eq(changes, nil, "the optimizer's parse refuses it")
+    t.match(reason, "must contain {question}", "and says why")
+    t.eq(artifact.decode(a:with({ f = "function f(x)\n  return 2\nend" }):encode()):block("prompt").must_contain,
+      { "{question}" }, "kept through with, encode and decode")
+    local ctx = optimizer.context({ artifact = a })
+    t.match(ctx, "\n%- 'prompt' must contain: {question}\n", "shown in #Constraints")
+    t.match(ctx, "^#Code\n.*#Variables\n.*#Constraints\n", "no instruction nor docs: the other sections stay")
+  end,
+
   ["artifact diff shows changed lines of changed blocks"] = function(t)
     local a = two_blocks()
     local b = a:with({ main = "function main(a, b)\n  return a - b\nend" })

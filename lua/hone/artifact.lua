@@ -1,6 +1,8 @@
 -- An artifact: ordered, named text blocks. Each block is editable or fixed, has a
 -- language ("lua", "python", "text"), optionally a signature and documentation, and its
--- code. The blocks joined in order are the runnable text.
+-- code. The blocks joined in order are the runnable text. A block may also list texts its
+-- code must keep (must_contain, e.g. a prompt template's "{question}"): a text block has no
+-- syntax to check, and this is the part of its shape that can be checked before it runs.
 local hone = require("hone")
 
 local M = {}
@@ -35,9 +37,11 @@ function M.new(spec)
     assert(LANGUAGES[language], "artifact: unknown language " .. tostring(language))
     local sig = b.signature
     if sig == nil and SIGNATURES[language] then sig = SIGNATURES[language](b.code) end
+    assert(b.must_contain == nil or type(b.must_contain) == "table",
+      "artifact: must_contain of " .. b.name .. " must be a list of texts")
     local block = {
       name = b.name, code = b.code, language = language, editable = b.editable ~= false,
-      signature = sig, doc = b.doc,
+      signature = sig, doc = b.doc, must_contain = b.must_contain,
     }
     a.blocks[i] = block
     a.index[b.name] = block
@@ -84,6 +88,11 @@ function Artifact:check(name, code)
       return nil, string.format("'%s' does not compile: %s", name, err.message)
     end
   end
+  for _, text in ipairs(b.must_contain or {}) do
+    if not code:find(text, 1, true) then
+      return nil, string.format("'%s' must contain %s", name, text)
+    end
+  end
   local sig = SIGNATURES[b.language]
   if b.signature and sig then
     local got = sig(code)
@@ -107,7 +116,7 @@ function Artifact:with(changes)
     end
     spec.blocks[i] = {
       name = b.name, code = code, language = b.language, editable = b.editable,
-      signature = b.signature, doc = b.doc,
+      signature = b.signature, doc = b.doc, must_contain = b.must_contain,
     }
   end
   for name in pairs(changes) do assert(self.index[name], "artifact: no block " .. name) end
@@ -119,7 +128,7 @@ function Artifact:encode()
   for i, b in ipairs(self.blocks) do
     blocks[i] = {
       name = b.name, code = b.code, language = b.language, editable = b.editable,
-      signature = b.signature, doc = b.doc,
+      signature = b.signature, doc = b.doc, must_contain = b.must_contain,
     }
   end
   return hone.json.encode({ language = self.language, blocks = blocks })

@@ -39,12 +39,15 @@ end
 -- memory = list of {step, score, changes}}.
 function M.context(args)
   local a = args.artifact
-  local docs, vars, fixed, sigs = {}, {}, {}, {}
+  local docs, vars, fixed, sigs, kept = {}, {}, {}, {}, {}
   for _, b in ipairs(a.blocks) do
     if b.doc then docs[#docs + 1] = string.format("[%s] %s", b.signature or b.name, b.doc) end
     if b.editable then
       vars[#vars + 1] = string.format("(%s) %s:\n%s", b.language, b.name, b.code)
       if b.signature then sigs[#sigs + 1] = b.signature end
+      if b.must_contain and #b.must_contain > 0 then
+        kept[#kept + 1] = string.format("'%s' must contain: %s", b.name, table.concat(b.must_contain, ", "))
+      end
     else
       fixed[#fixed + 1] = b.name
     end
@@ -53,6 +56,7 @@ function M.context(args)
   if #sigs > 0 then
     constraints[#constraints + 1] = "Keep these signatures exactly: " .. table.concat(sigs, ", ")
   end
+  for _, k in ipairs(kept) do constraints[#constraints + 1] = k end
   if #fixed > 0 then
     constraints[#constraints + 1] = "These blocks are fixed and cannot change: " ..
       table.concat(fixed, ", ")
@@ -73,16 +77,17 @@ function M.context(args)
     others = table.concat(past, "\n\n")
   end
 
-  local parts = {}
-  for _, s in ipairs({
+  -- An empty section is left out; ipairs would stop at it and drop the ones after.
+  local all = table.pack(
     section("Instruction", args.instruction),
     section("Code", a:assemble()),
     section("Documentation", table.concat(docs, "\n")),
     section("Variables", table.concat(vars, "\n\n")),
     section("Constraints", "- " .. table.concat(constraints, "\n- ")),
     section("Feedback", args.evidence),
-    section("Others", others),
-  }) do parts[#parts + 1] = s end
+    section("Others", others))
+  local parts = {}
+  for i = 1, all.n do parts[#parts + 1] = all[i] end
   return table.concat(parts, "\n\n")
 end
 
