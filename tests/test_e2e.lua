@@ -115,6 +115,30 @@ return {
     t.match(shown_run, "best +candidate %d+ %(step 2%): validation 1%.000, test 1%.000", "show best")
   end,
 
+  ["the end of a run reports the test score of the final and of the best candidate"] = function(t)
+    local server = t.llm_server()
+    server:script({ replies = { reply(PARTIAL), reply(WORSE) } })
+    local db = t.tmpdir() .. "/final.db"
+    -- test_every_step=false: only the start is tested during the run; the two that matter, at the end
+    local code, out, err = t.hone(run_args(server, db, "--set steps=2 --set test_every_step=false"))
+    t.eq(code, 0, "exit code (" .. err .. ")")
+    local partial = tonumber(sql(t, db, "SELECT validation_score FROM steps WHERE step = 1"))
+    t.ok(partial > 0 and partial < 1, "step 1 is the best so far")
+    t.eq(sql(t, db, "SELECT count(test_score) FROM steps"), "1\n", "no step tested but the start")
+    t.eq(sql(t, db, "SELECT c.step, e.step, e.examples FROM evaluations e JOIN candidates c " ..
+      "ON c.id = e.candidate_id WHERE e.split = 'test' ORDER BY c.step"), "0|0|30\n1|2|30\n2|2|30\n",
+      "the best (step 1) and the final (step 2) candidates tested after the last step")
+    t.eq(sql(t, db, "SELECT step, kind FROM events"), "2|final_test\n", "recorded as such")
+    local best_test = sql(t, db, "SELECT printf('%.3f', e.score) FROM evaluations e JOIN candidates c " ..
+      "ON c.id = e.candidate_id WHERE e.split = 'test' AND c.step = 1"):gsub("\n", "")
+    t.match(out, string.format("run 1 done: best validation %.3f %%(candidate 2%%), its test %s; final " ..
+      "candidate 3: validation 0%%.000, test 0%%.000;", partial, best_test:gsub("%.", "%%.")), "summary line")
+    local _, shown = t.hone("show 1 --db " .. db)
+    t.match(shown, "\nbest +candidate 2 %(step 1%): validation [%d.]+, test " .. best_test:gsub("%.", "%%."),
+      "show: best")
+    t.match(shown, "\nfinal +candidate 3 %(step 2%): validation 0%.000, test 0%.000\n", "show: final")
+  end,
+
   ["a dead endpoint stops the run after three failed steps, with everything kept"] = function(t)
     local dir = t.tmpdir()
     local db = dir .. "/down.db"

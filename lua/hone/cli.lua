@@ -285,12 +285,14 @@ local function execute(spec)
   ok, err = pcall(function()
     run:start()
     recipe.run(run)
+    run:conclude()
   end)
   if ok then
     run:finish("done")
-    log(string.format("run %d done: best validation %s (candidate %d), its test %s; %d LLM calls, %d tokens",
-      run.id, loop.fmt(run.best.validation), run.best.id, loop.fmt(run.best.test), run.totals.llm_calls,
-      run.totals.prompt_tokens + run.totals.completion_tokens))
+    log(string.format("run %d done: best validation %s (candidate %d), its test %s; final candidate %d: " ..
+      "validation %s, test %s; %d LLM calls, %d tokens", run.id, loop.fmt(run.best.validation), run.best.id,
+      loop.fmt(run.best.test), run.current.id, loop.fmt(run.current.validation), loop.fmt(run.current.test),
+      run.totals.llm_calls, run.totals.prompt_tokens + run.totals.completion_tokens))
     tr:close()
     return 0, run.id
   end
@@ -438,13 +440,14 @@ function commands.show(argv)
   print()
   print(string.format("%-5s %-4s %-9s %-9s %-8s %-8s %-8s %-6s %-8s %-8s %s", "step", "B", "candidate",
     "accepted", "train", "val", "test", "calls", "tokens", "llm s", "error"))
-  local best
+  local best, final
   for _, s in ipairs(tr:steps(id)) do
     print(string.format("%-5d %-4s %-9s %-9s %-8s %-8s %-8s %-6d %-8d %-8s %s", s.step,
       s.batch_size or "-", s.candidate_id or "-", s.accepted == 1 and "yes" or "no",
       loop.fmt(s.train_score), loop.fmt(s.validation_score), loop.fmt(s.test_score), s.llm_calls,
       s.prompt_tokens + s.completion_tokens, seconds(s.llm_latency_ms), s.error or ""))
     best = s.best_id or best
+    final = s.current_id or final
   end
   if flags.calls then
     print()
@@ -458,14 +461,18 @@ function commands.show(argv)
   end
   local t = tr:llm_totals(id)
   print()
-  if best then
-    local c = tr:candidate(best)
-    local vs = tr.db:query("SELECT split, score FROM evaluations WHERE candidate_id = ? " ..
-      "AND split IN ('validation', 'test')", best)
-    local scores = {}
-    for _, e in ipairs(vs) do scores[e.split] = e.score end
-    print(string.format("best     candidate %d (step %d): validation %s, test %s", best, c.step,
-      loop.fmt(scores.validation), loop.fmt(scores.test)))
+  -- the best on validation and the final (current) candidate, with their test scores
+  for _, which in ipairs({ { "best", best }, { "final", final } }) do
+    local cid = which[2]
+    if cid then
+      local c = tr:candidate(cid)
+      local vs = tr.db:query("SELECT split, score FROM evaluations WHERE candidate_id = ? " ..
+        "AND split IN ('validation', 'test')", cid)
+      local scores = {}
+      for _, e in ipairs(vs) do scores[e.split] = e.score end
+      print(string.format("%-8s candidate %d (step %d): validation %s, test %s", which[1], cid, c.step,
+        loop.fmt(scores.validation), loop.fmt(scores.test)))
+    end
   end
   print(string.format("llm      %d calls (%d from the cache, %d HTTP attempts), %d prompt + %d completion " ..
     "tokens, %s s waiting on the LLM", t.calls, t.cache_hits, t.attempts, t.prompt_tokens, t.completion_tokens,

@@ -108,7 +108,7 @@ function Run:start()
   end)
   self:account(calls)
   self:check_llm(calls)
-  self.current = { id = id, artifact = a, validation = val.score, test = test.score }
+  self.current = { id = id, artifact = a, validation = val.score, test = test.score, tested = true }
   self.best = self.current
   self.log(string.format("step 0  start  validation %s  test %s", M.fmt(val.score), M.fmt(test.score)))
   return self
@@ -248,7 +248,7 @@ function Run:step(opts)
   local cand_id
   local best = self.best
   if cand and not s.failed and selection.better(val.score, best.validation) then
-    best = { artifact = cand, validation = val.score, test = test and test.score }
+    best = { artifact = cand, validation = val.score, test = test and test.score, tested = test ~= nil }
   end
   self.trace:transaction(function()
     local tr = self.trace
@@ -286,7 +286,8 @@ function Run:step(opts)
     table.insert(self.memory, { step = n, score = val.score, changes = proposal.changes })
     while #self.memory > (p.memory or 5) do table.remove(self.memory, 1) end
     if s.accepted then
-      self.current = { id = cand_id, artifact = cand, validation = val.score, test = s.test }
+      self.current = { id = cand_id, artifact = cand, validation = val.score, test = s.test,
+                       tested = test ~= nil }
     end
   end
   s.best_validation = self.best.validation
@@ -296,16 +297,51 @@ function Run:step(opts)
     s.accepted and "  accepted" or "", s.error and ("  (" .. s.error .. ")") or ""))
 
   self:check_llm(calls)
-  if proposal.fault == "llm" then
+  -- the task's own model down (every question of an evaluation failed) counts like the optimizer's
+  local task_down = before.error_kind == "llm" and before or (val and val.error_kind == "llm" and val)
+  if proposal.fault == "llm" or task_down then
     self.llm_failures = self.llm_failures + 1
     if self.llm_failures >= M.MAX_LLM_FAILURES then
       stop("failed", string.format("the LLM endpoint failed %d steps in a row; last: %s",
-        self.llm_failures, proposal.error))
+        self.llm_failures, proposal.fault == "llm" and proposal.error or task_down.error))
     end
   else
     self.llm_failures = 0
   end
   return s
+end
+
+-- After the recipe: the held-out test score of the final (current) candidate and of the best
+-- on validation, both reported at the end of a run. A run with test_every_step = false has
+-- not scored them yet: they are evaluated now, recorded with the last step.
+function Run:conclude()
+  local todo, seen = {}, {}
+  for _, c in ipairs({ self.best, self.current }) do
+    if not c.tested and not seen[c.id] then todo[#todo + 1], seen[c.id] = c, true end
+  end
+  if #todo == 0 then return end
+  local evals = {}
+  for i, c in ipairs(todo) do evals[i] = self:evaluate(c.artifact, "test", self.splits.test) end
+  local calls = self:drain_calls()
+  local n = self.step_no
+  self.trace:transaction(function()
+    for i, e in ipairs(evals) do
+      e.run_id, e.step, e.candidate_id = self.id, n, todo[i].id
+      self.trace:insert_evaluation(e)
+    end
+    self:insert_calls(n, calls.records)
+    local ids = {}
+    for i, c in ipairs(todo) do ids[i] = c.id end
+    self.trace:event(self.id, n, "final_test", "test scores of the final and best candidates, evaluated " ..
+      "after the last step", { candidates = ids })
+  end)
+  self:account(calls)
+  local scores = {}
+  for i, c in ipairs(todo) do scores[c.id] = evals[i].score end
+  for _, c in ipairs({ self.best, self.current }) do   -- two tables may hold one candidate
+    if not c.tested then c.test, c.tested = scores[c.id], true end
+  end
+  self:check_llm(calls)
 end
 
 function Run:finish(status, err)
