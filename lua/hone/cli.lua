@@ -15,6 +15,7 @@ commands:
   runs           list the runs in the store
   show RUN       one run, step by step (--calls: every LLM call)
   replay RUN     re-run a stored run from the reply cache only, and check every step matches
+  data TASK      download a task's public data set (bbeh) into $HONE_DATA, else ~/.cache/hone/data
   lua FILE ...   run a Lua script with the hone module (tests, experiments)
   help           this text;  version: hone's version
 
@@ -61,6 +62,7 @@ local FLAGS = {
   runs = { db = "string" },
   show = { db = "string", calls = "boolean" },
   replay = { db = "string", quiet = "boolean" },
+  data = {},
 }
 
 local function parse(command, argv, first)
@@ -478,6 +480,17 @@ function commands.show(argv)
     "tokens, %s s waiting on the LLM", t.calls, t.cache_hits, t.attempts, t.prompt_tokens, t.completion_tokens,
     seconds(t.latency_ms)))
   tr:close()
+  return 0
+end
+
+-- `hone data bbeh`: the task fetches its own data (a task without any to fetch says so).
+function commands.data(argv)
+  local _, pos = parse("data", argv, 2)
+  if #pos ~= 1 then fail("data takes one TASK, e.g. hone data bbeh") end
+  local task = load_module("task", (locate("task", pos[1])))
+  if type(task.download) ~= "function" then fail(string.format("task %s has no data to download", pos[1])) end
+  local ok, err = pcall(task.download, { log = function(line) io.stdout:write(line, "\n") io.stdout:flush() end })
+  if not ok then fail(tostring(err), 1) end
   return 0
 end
 
