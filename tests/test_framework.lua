@@ -174,7 +174,8 @@ return {
     t.match(text, "^ID %[1%]:\nInput: 3\nOutput: 5\nFeedback: wrong: expected 6", "first")
     t.match(text, "ID %[2%]:\nInput: {\"a\":1}\nOutput: %(error%) runtime at line 2: boom", "second")
     t.match(text, "Overall: Close%.$", "stage")
-    t.match(templates.show(string.rep("x", 5000)), "%.%.%.%[3000 more characters%]$", "long values cut")
+    t.match(templates.show(string.rep("x", 5000)), "%.%.%.%[3000 more bytes%]$", "long values cut")
+    t.eq(utf8.len(templates.show(string.rep("é", 10), 5)), 21, "cut between UTF-8 characters")
   end,
 
   ["acceptance rules"] = function(t)

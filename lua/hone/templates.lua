@@ -17,7 +17,11 @@ function M.show(v, max)
     local ok, text = pcall(hone.json.encode, v)
     s = ok and text or tostring(v)
   end
-  if #s > max then s = s:sub(1, max) .. string.format(" ...[%d more characters]", #s - max) end
+  if #s > max then
+    local cut = max
+    while cut > 0 and (s:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end   -- whole UTF-8 characters
+    s = s:sub(1, cut) .. string.format(" ...[%d more bytes]", #s - cut)
+  end
   return s
 end
 
