@@ -80,6 +80,7 @@ static const char *const devices[] = {"null", "zero", "full", "random", "urandom
 /* How much isolation a run gets; the context remembers the strongest level that worked. */
 enum { LEVEL_USERNS, LEVEL_ROOTNS, LEVEL_NONE, LEVEL_RAW };
 enum { STOP_NONE, STOP_TIME, STOP_STDOUT, STOP_STDERR };
+enum { JOB_WAITING, JOB_RUNNING, JOB_DONE };
 enum { REC_PID = 1, REC_SETUP, REC_NOTE, REC_EXIT };
 
 /* What init and the program tell hone; one record per SOCK_SEQPACKET message. */
@@ -94,8 +95,7 @@ typedef struct Record {
 typedef struct Plan {
     int level;
     int network;            /* 1: keep the host's network */
-    int seccomp;
-    const struct sock_fprog *filter;
+    const struct sock_fprog *filter;    /* NULL: none */
     int set_ids;            /* the program switches to uid/gid (root without a user namespace) */
     int init_ids;           /* init switches at once (user namespace: tmpfs needs a mapped fsuid) */
     uid_t uid;
@@ -132,15 +132,17 @@ typedef struct Job {
     int dir_env;            /* HOME (1) and TMPDIR (2) still to be set to the work dir */
 
     /* the run */
-    int state;              /* 0 waiting, 1 running, 2 done */
+    int state;              /* JOB_* */
     int level;
+    int filtered;           /* the program got the seccomp filter */
     char dir[PATH_MAX];
     int fresh;              /* dir was made here: remove it unless keep */
     pid_t pid;              /* init, or the program itself when raw */
     int pidfd, sock;
     Stream out, err;
     double start, end, deadline, backstop, drain;
-    int stop, killed, reaped;
+    int stop;               /* STOP_*: why hone asked init to end the run */
+    int killed, reaped;     /* hone sent SIGKILL; hone has waited for pid */
     int wstatus;
     struct rusage ru;       /* hone's wait4 of pid */
     pid_t program;          /* as init sees it */
@@ -862,9 +864,6 @@ static void close_fd(int *fd) {
     *fd = -1;
 }
 
-static rlim_t to_rlim(double v) {
-    return (rlim_t)v;     /* options are at most 1e18 */
-}
 
 /* Sets HOME and TMPDIR to the work dir unless the spec set them; read_env left room. */
 static int fill_dir_env(Job *j) {
@@ -880,100 +879,107 @@ static int fill_dir_env(Job *j) {
     return 0;
 }
 
-static void start(lua_State *L, int specs, Batch *b, Job *j) {
-    Context *ctx = b->ctx;
-    j->state = 1;
-    j->start = now();
-    j->level = j->raw ? LEVEL_RAW : j->namespaces ? ctx->level : LEVEL_NONE;
-    int root = geteuid() == 0;
-    int to_nobody = root && j->level != LEVEL_RAW;
-    if (prepare_dir(L, specs, j, to_nobody) != 0) {
-        j->state = 2;
-        return;
-    }
-    if (fill_dir_env(j) != 0) {
-        failf(j, "out of memory");
-        j->state = 2;
-        return;
-    }
-
-    Plan p;
-    memset(&p, 0, sizeof p);
-    p.network = j->network;
-    p.uid = to_nobody ? NOBODY : geteuid();
-    p.gid = to_nobody ? NOBODY : getegid();
-    p.dir = j->dir;
-    p.ro_src = j->ro_src;
-    p.ro_dst = j->ro_dst;
-    p.argv = j->argv;
-    p.envp = j->envp;
-    p.path = DEFAULT_PATH;
+/* Fills the plan for job j; the level and what depends on it are set in spawn(). */
+static void make_plan(const Job *j, Plan *p, int to_nobody) {
+    memset(p, 0, sizeof *p);
+    p->network = j->network;
+    p->uid = to_nobody ? NOBODY : geteuid();
+    p->gid = to_nobody ? NOBODY : getegid();
+    p->dir = j->dir;
+    p->ro_src = j->ro_src;
+    p->ro_dst = j->ro_dst;
+    p->argv = j->argv;
+    p->envp = j->envp;
+    p->path = DEFAULT_PATH;
     for (char **e = j->envp; *e; e++)
-        if (!strncmp(*e, "PATH=", 5)) p.path = *e + 5;
-    p.cpu = (rlim_t)ceil(j->cpu);
-    p.memory = to_rlim(j->memory);
-    p.file_size = to_rlim(j->file_size);
-    p.open_files = to_rlim(j->open_files);
-    p.processes = to_rlim(j->processes + 1);    /* init counts in a user namespace */
-    p.seccomp = j->seccomp && j->level != LEVEL_RAW;
+        if (!strncmp(*e, "PATH=", 5)) p->path = *e + 5;
+    p->cpu = (rlim_t)ceil(j->cpu);
+    p->memory = (rlim_t)j->memory;      /* options are at most 1e18 */
+    p->file_size = (rlim_t)j->file_size;
+    p->open_files = (rlim_t)j->open_files;
+    p->processes = (rlim_t)j->processes + 1;    /* init counts too, in a user namespace */
+}
 
-    int in = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1}, sv[2] = {-1, -1};
+/* stdin (a file: nothing for hone to feed, no SIGPIPE to fear), the stdout and stderr
+** pipes, and the socket to init. fds: in, out[2], err[2], sock[2]; 0 or -1 with errno. */
+static int open_stdio(const Job *j, int *fds) {
     if (j->stdin_len > 0) {
-        /* a file, not a pipe: nothing for hone to feed, no SIGPIPE to fear */
-        in = memfd_create("stdin", MFD_CLOEXEC);
-        if (in >= 0 && (write_all(in, j->stdin_text, j->stdin_len) != 0 || lseek(in, 0, SEEK_SET) != 0))
-            close_fd(&in);
+        fds[0] = memfd_create("stdin", MFD_CLOEXEC);
+        if (fds[0] >= 0 && (write_all(fds[0], j->stdin_text, j->stdin_len) != 0 || lseek(fds[0], 0, SEEK_SET) != 0))
+            close_fd(&fds[0]);
     } else {
-        in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
-    if (in < 0 || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 ||
-        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-        failf(j, "cannot make the pipes: %s", strerror(errno));
-        goto fail;
-    }
-    p.fd_in = in;
-    p.fd_out = outp[1];
-    p.fd_err = errp[1];
-    p.fd_sock = sv[1];
+    if (fds[0] < 0 || pipe2(fds + 1, O_CLOEXEC) != 0 || pipe2(fds + 3, O_CLOEXEC) != 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds + 5) != 0)
+        return -1;
+    return 0;
+}
 
+/* Clones init (or, raw, the program), stepping down to weaker isolation while the machine
+** refuses namespaces. Returns the pid, or -1 with j->failure set. */
+static pid_t spawn(Context *ctx, Job *j, Plan *p, int to_nobody) {
     for (;;) {
-        p.level = j->level;
-        p.set_ids = to_nobody && (j->level == LEVEL_ROOTNS || j->level == LEVEL_NONE);
-        p.init_ids = j->level == LEVEL_USERNS;
-        p.filter = NULL;
-        if (p.seccomp) p.filter = filter_for(ctx, j->network ? 0 : j->level == LEVEL_NONE);
+        p->level = j->level;
+        p->set_ids = to_nobody && (j->level == LEVEL_ROOTNS || j->level == LEVEL_NONE);
+        p->init_ids = j->level == LEVEL_USERNS;
+        p->filter = j->seccomp && j->level != LEVEL_RAW ? filter_for(ctx, !j->network && j->level == LEVEL_NONE) : NULL;
         unsigned long flags = clone_flags(j->level, j->network);
         pid_t pid = fork_raw(flags);
         if (pid == 0) {
-            if (p.level == LEVEL_RAW) {
-                arrange_fds(&p);
-                if (chdir(p.dir) != 0) die(&p, "enter the work dir ", p.dir);
-                program(&p);
-            }
-            init(&p);
+            if (p->level != LEVEL_RAW) init(p);
+            arrange_fds(p);
+            if (chdir(p->dir) != 0) die(p, "enter the work dir ", p->dir);
+            program(p);
         }
-        if (pid > 0) {
-            j->pid = pid;
-            break;
-        }
+        if (pid > 0) return pid;
         int e = errno;
         if (!flags || !not_allowed(e) || j->level != ctx->level) {
             failf(j, "cannot start the sandbox: clone: %s", strerror(e));
-            goto fail;
+            return -1;
         }
         char *r = ctx->level_reason;
         size_t used = strlen(r);
         snprintf(r + used, sizeof ctx->level_reason - used, "%s%s namespace: %s", used ? "; " : "",
                  j->level == LEVEL_USERNS ? "user" : "pid, mount or network", strerror(e));
-        ctx->level = j->level = j->level == LEVEL_USERNS && root ? LEVEL_ROOTNS : LEVEL_NONE;
+        ctx->level = j->level = j->level == LEVEL_USERNS && geteuid() == 0 ? LEVEL_ROOTNS : LEVEL_NONE;
     }
-    close_fd(&in);
-    close_fd(&outp[1]);
-    close_fd(&errp[1]);
-    close_fd(&sv[1]);
-    j->out.fd = outp[0];
-    j->err.fd = errp[0];
-    j->sock = sv[0];
+}
+
+/* Starts job j; when it cannot, j is done and j->failure says why. */
+static void start(lua_State *L, int specs, Batch *b, Job *j) {
+    j->state = JOB_RUNNING;
+    j->start = now();
+    j->level = j->raw ? LEVEL_RAW : j->namespaces ? b->ctx->level : LEVEL_NONE;
+    int to_nobody = geteuid() == 0 && j->level != LEVEL_RAW;
+    if (prepare_dir(L, specs, j, to_nobody) != 0) {
+        j->state = JOB_DONE;
+        return;
+    }
+    if (fill_dir_env(j) != 0) {
+        failf(j, "out of memory");
+        j->state = JOB_DONE;
+        return;
+    }
+    Plan p;
+    make_plan(j, &p, to_nobody);
+    int fds[7] = {-1, -1, -1, -1, -1, -1, -1};     /* in, out[2], err[2], sock[2] */
+    if (open_stdio(j, fds) != 0) failf(j, "cannot make the pipes: %s", strerror(errno));
+    p.fd_in = fds[0];
+    p.fd_out = fds[2];
+    p.fd_err = fds[4];
+    p.fd_sock = fds[6];
+    if (!j->failure[0]) j->pid = spawn(b->ctx, j, &p, to_nobody);
+    j->filtered = p.filter != NULL;
+    for (int i = 0; i < 7; i++)     /* the children's ends; all of them on failure */
+        if (i % 2 == 0 || j->pid < 0) close_fd(&fds[i]);
+    if (j->pid < 0) {
+        j->state = JOB_DONE;
+        return;
+    }
+    j->out.fd = fds[1];
+    j->err.fd = fds[3];
+    j->sock = fds[5];
     fcntl(j->out.fd, F_SETFL, O_NONBLOCK);
     fcntl(j->err.fd, F_SETFL, O_NONBLOCK);
     fcntl(j->sock, F_SETFL, O_NONBLOCK);
@@ -988,16 +994,6 @@ static void start(lua_State *L, int specs, Batch *b, Job *j) {
     } else if (j->level != LEVEL_RAW) {
         send(j->sock, "g", 1, MSG_NOSIGNAL);
     }
-    return;
-fail:
-    close_fd(&in);
-    close_fd(&outp[0]);
-    close_fd(&outp[1]);
-    close_fd(&errp[0]);
-    close_fd(&errp[1]);
-    close_fd(&sv[0]);
-    close_fd(&sv[1]);
-    j->state = 2;
 }
 
 /* ---- hone's side: the running batch ------------------------------------------------- */
@@ -1094,7 +1090,7 @@ static void check_timers(Job *j, double t) {
     if (!j->reaped && !j->stop && t >= j->deadline) stop(j, STOP_TIME);
     if (!j->reaped && j->stop && !j->killed && t >= j->backstop) {
         kill(j->pid, SIGKILL);
-        if (j->level == LEVEL_NONE && j->program > 0) kill(-j->program, SIGKILL);
+        if (j->level == LEVEL_NONE && j->program > 0 && !j->have_exit) kill(-j->program, SIGKILL);
         j->killed = 1;
     }
     if (j->reaped && t >= j->drain) {
@@ -1160,7 +1156,7 @@ static void push_isolation(lua_State *L, const Context *ctx, const Job *j) {
     else if (ns) snprintf(buf, sizeof buf, "namespace");
     else snprintf(buf, sizeof buf, "none: %s", why);
     set_string(L, "filesystem", buf);
-    int filtered = j->seccomp && j->level != LEVEL_RAW && ctx->seccomp_state > 0;
+    int filtered = j->filtered;
     if (j->network) snprintf(buf, sizeof buf, "host");
     else if (ns) snprintf(buf, sizeof buf, "namespace");
     else snprintf(buf, sizeof buf, "%s: %s", filtered ? "seccomp" : "none", why);
@@ -1506,7 +1502,7 @@ static void handle_events(Batch *b, size_t nfds) {
 }
 
 static void finish(lua_State *L, Batch *b, Job *j, int results) {
-    j->state = 2;
+    j->state = JOB_DONE;
     push_result(L, b->ctx, j);
     lua_rawseti(L, results, j->spec);
     job_release(j);
@@ -1527,7 +1523,7 @@ static void run_batch(lua_State *L, int specs, Batch *b, int results, size_t job
         while (running < jobs && next < b->n) {
             Job *j = &b->jobs[next++];
             start(L, specs, b, j);
-            if (j->state == 1) {
+            if (j->state == JOB_RUNNING) {
                 running++;
                 continue;
             }
@@ -1539,7 +1535,7 @@ static void run_batch(lua_State *L, int specs, Batch *b, int results, size_t job
         size_t nfds = 0;
         for (size_t i = 0; i < b->n; i++) {
             Job *j = &b->jobs[i];
-            if (j->state != 1) continue;
+            if (j->state != JOB_RUNNING) continue;
             add_fd(b, &nfds, j->out.fd, i);
             add_fd(b, &nfds, j->err.fd, i);
             add_fd(b, &nfds, j->sock, i);
@@ -1551,7 +1547,7 @@ static void run_batch(lua_State *L, int specs, Batch *b, int results, size_t job
         if (poll(b->fds, nfds, timeout) > 0) handle_events(b, nfds);
         for (size_t i = 0; i < b->n; i++) {
             Job *j = &b->jobs[i];
-            if (j->state != 1) continue;
+            if (j->state != JOB_RUNNING) continue;
             if (j->pidfd < 0) try_reap(j);
             check_timers(j, now());
             if (!j->reaped || j->out.fd >= 0 || j->err.fd >= 0) continue;

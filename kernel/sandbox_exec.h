@@ -28,7 +28,8 @@
 **   time        wall-clock seconds (60)               cpu         CPU seconds (= time)
 **   memory      bytes of address space, RLIMIT_AS (2 GiB)
 **   file_size   bytes per written file (256 MiB)      open_files  descriptors (256)
-**   processes   processes and threads at once (64)    output      bytes kept per stream (1 MiB)
+**   processes   processes and threads at once, the program's own included (64)
+**   output      bytes kept of stdout and of stderr each (1 MiB)
 **   network     true: share the host's network (default false: no network)
 **   seccomp     false: no system-call filter (default true)
 **   namespaces  false: no namespaces, as on a machine without them (how the tests check
@@ -45,14 +46,15 @@
 **   exit_code, signal      whichever applies (signal is the number)
 **   stdout, stderr, stdout_truncated, stderr_truncated
 **   cpu_s, max_rss_kb      user+system CPU seconds and peak resident KiB of the program
-**               and of the descendants it waited for (wait4). The peak counts the copy
-**               of hone's own memory the program held between fork and exec, so it never
-**               reads below hone's resident anonymous memory (about 2 MB)
+**               and of the descendants it waited for (wait4). The kernel's peak includes
+**               the memory the program shared with init (a copy of hone's) until exec, so
+**               it never reads below hone's own resident memory at the time (a few MB)
 **   wall_s      start to reap
 **   dir         the work dir, when keep is true
 **   isolation   {user, processes, filesystem, network, seccomp}: "namespace" or "on"
 **               where the machine allows it, else what stood in and why, e.g.
-**               "subreaper: no pid namespace: Operation not permitted", or "none: ..."
+**               "subreaper: user namespace: Operation not permitted", or "none: ...";
+**               network is "host" when network = true
 **
 ** Each run is two processes. An init process (pid 1 of new user, pid, mount, network,
 ** IPC and UTS namespaces) builds the filesystem view, forks the program and reaps; when

@@ -305,6 +305,12 @@ except OSError as e:
     t.raises(function() exec.run({ argv = { "true" }, bogus = 1 }) end, "unknown option 'bogus'")
     t.raises(function() exec.run({ argv = { "true" }, files = { ["../x"] = { text = "" } } }) end, "bad name")
     t.raises(function() exec.run({ argv = { "true" }, time = -1 }) end, "time")
+    -- a bad spec anywhere in a batch raises before any program starts
+    local shared = t.tmpdir()
+    t.raises(function()
+      exec.run_many({ { argv = { "touch", "ran" }, dir = shared }, { argv = { "true" }, memory = "lots" } })
+    end, "spec 2: option 'memory' must be a number")
+    t.eq(io.open(shared .. "/ran", "r"), nil, "the first spec did not run")
   end,
 
   ["resource usage is measured"] = function(t)
