@@ -106,7 +106,7 @@ typedef struct Plan {
     char *const *argv;
     char *const *envp;
     const char *path;       /* the program's PATH, for the lookup of argv[0] */
-    rlim_t cpu, memory, file_size, open_files, processes;
+    rlim_t cpu, memory, file_size, open_files, processes;  /* processes: the program's */
     int fd_in, fd_out, fd_err, fd_sock;
 } Plan;
 
@@ -397,7 +397,9 @@ static _Noreturn void program(const Plan *p) {
         set_limit(p, RLIMIT_AS, p->memory, p->memory, "memory");
         set_limit(p, RLIMIT_FSIZE, p->file_size, p->file_size, "file size");
         set_limit(p, RLIMIT_NOFILE, p->open_files, p->open_files, "open files");
-        set_limit(p, RLIMIT_NPROC, p->processes, p->processes, "processes");
+        /* in a user namespace init has the program's uid, and counts */
+        rlim_t nproc = p->processes + (p->level == LEVEL_USERNS);
+        set_limit(p, RLIMIT_NPROC, nproc, nproc, "processes");
         drop_privileges(p);
         if (p->filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, p->filter) != 0)
             die(p, "install the seccomp filter", NULL);
@@ -897,7 +899,7 @@ static void make_plan(const Job *j, Plan *p, int to_nobody) {
     p->memory = (rlim_t)j->memory;      /* options are at most 1e18 */
     p->file_size = (rlim_t)j->file_size;
     p->open_files = (rlim_t)j->open_files;
-    p->processes = (rlim_t)j->processes + 1;    /* init counts too, in a user namespace */
+    p->processes = (rlim_t)j->processes;
 }
 
 /* stdin (a file: nothing for hone to feed, no SIGPIPE to fear), the stdout and stderr
