@@ -1,7 +1,7 @@
 # hone: `make deps` (Debian packages, once), `make`, `make test`, `make bench`.
 # `make test SAN=1` builds and tests an ASan+UBSan binary (hone-san) instead.
 
-PKGS    := lua5.4 libcurl libcjson sqlite3
+PKGS    := lua5.4 libcurl libcjson sqlite3 libseccomp
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -Ikernel -Itasks/atari

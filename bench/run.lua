@@ -111,3 +111,45 @@ local cpu = os.clock() - c0
 print(string.format("llm chat, server answering at once: %.0f us wall per call (mostly python), %.0f us of hone's " ..
   "own CPU per call (user + system: a fresh TCP connection per call)", wall / m * 1e6, cpu / m * 1e6))
 support.shutdown()
+
+-- Process sandbox: spawn and reap of /bin/true, side by side with a bare fork/exec and with
+-- bubblewrap doing comparable isolation (each started the same way, through hone).
+local exec = hone.sandbox.exec
+local N = 200
+local work = dir .. "/hone-bench-exec-" .. os.time()
+os.execute("mkdir -p " .. work)
+local function spawn(spec)
+  return time(N, function()
+    local r = exec.run(spec)
+    if not r.ok then error("bench: " .. tostring(r.message)) end
+  end)
+end
+local raw = spawn({ argv = { "/bin/true" }, raw = true, dir = work })
+local sandboxed = spawn({ argv = { "/bin/true" } })
+local given_dir = spawn({ argv = { "/bin/true" }, dir = work })
+local isolation = exec.run({ argv = { "/bin/true" } }).isolation
+print(string.format("process sandbox: spawn+reap of /bin/true %.0f us (fresh work dir), %.0f us (given dir); " ..
+  "bare fork/exec %.0f us; ratio %.1fx", sandboxed, given_dir, raw, given_dir / raw))
+print(string.format("  isolation: user %s, processes %s, filesystem %s, network %s, seccomp %s", isolation.user,
+  isolation.processes, isolation.filesystem, isolation.network, isolation.seccomp))
+local bwrap = exec.run({ argv = { "bwrap", "--version" }, raw = true })
+if bwrap.ok then
+  local plain = spawn({ argv = { "bwrap", "--unshare-net", "--die-with-parent", "--ro-bind", "/", "/", "--bind", work,
+    work, "--chdir", work, "/bin/true" }, raw = true, dir = work })
+  local alike = spawn({ argv = { "bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
+    "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+    "--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", work, work,
+    "--chdir", work, "/bin/true" }, raw = true, dir = work })
+  print(string.format("  bwrap --unshare-net --ro-bind / / %.0f us (sandbox/bwrap %.2f); " ..
+    "bwrap --unshare-all with a view like the sandbox's %.0f us (sandbox/bwrap %.2f)",
+    plain, given_dir / plain, alike, given_dir / alike))
+else
+  print("  bwrap: not installed (apt-get install bubblewrap), no comparison")
+end
+local many = time(1, function()
+  local specs = {}
+  for i = 1, N do specs[i] = { argv = { "/bin/true" }, dir = work } end
+  exec.run_many(specs, { jobs = 4 })
+end) / N
+print(string.format("  run_many, jobs = 4: %.0f us per run", many))
+os.execute("rm -rf " .. work)

@@ -5,6 +5,7 @@
 #include "atari_lua.h"
 #include "json.h"
 #include "llm.h"
+#include "sandbox_exec.h"
 #include "sandbox_lua.h"
 #include "store.h"
 
@@ -71,6 +72,7 @@ static int open_hone(lua_State *L) {
     hone_open_llm(L);    lua_setfield(L, -2, "llm");
     lua_newtable(L);
     hone_open_sandbox_lua(L); lua_setfield(L, -2, "lua");
+    hone_open_sandbox_exec(L); lua_setfield(L, -2, "exec");
     lua_setfield(L, -2, "sandbox");
     hone_open_atari(L);  lua_setfield(L, -2, "atari");
     lua_pushcfunction(L, l_now);      lua_setfield(L, -2, "now");

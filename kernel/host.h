@@ -4,8 +4,9 @@
 ** The host owns the state. It finds hone's root (the folder holding lua/, recipes/ and
 ** tasks/) from $HONE_HOME or from the executable's own folder, puts root/lua on
 ** package.path, and preloads `hone`, a table of the kernel's capabilities:
-** hone.json, hone.store, hone.llm, hone.sandbox.lua, hone.atari (the Atari engines,
-** tasks/atari/atari_lua.h), hone.now() (monotonic seconds), hone.version and hone.root.
+** hone.json, hone.store, hone.llm, hone.sandbox.lua, hone.sandbox.exec, hone.atari (the
+** Atari engines, tasks/atari/atari_lua.h), hone.now() (monotonic seconds), hone.version and
+** hone.root.
 */
 #ifndef HONE_HOST_H
 #define HONE_HOST_H

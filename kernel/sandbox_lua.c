@@ -48,9 +48,10 @@ typedef struct Sandbox {
     const char *fault_cap;      /* "instruction" or "time", for a timeout */
     int fault_line;
     lua_Integer call_instructions;
-    double deadline;
+    double started, deadline;
 
     lua_Integer instructions, calls;
+    double run_time;            /* seconds inside loads and calls */
 
     char *out;                  /* print() output, OUTPUT_CAP bytes once first used */
     size_t out_len;
@@ -520,7 +521,15 @@ static void begin(Sandbox *sb) {
     sb->refusal_pending = 0;
     sb->call_instructions = 0;
     lua_sethook(sb->S, on_count, LUA_MASKCOUNT, sb->step);
-    sb->deadline = now() + sb->time_cap;
+    sb->started = now();
+    sb->deadline = sb->started + sb->time_cap;
+}
+
+/* The candidate runs on hone's thread, so the time inside a load or call is its CPU time
+** unless the machine preempted hone; the thread's CPU clock would be exact, but reading it
+** is a system call that costs more than a whole small call. */
+static void stop_clock(Sandbox *sb) {
+    sb->run_time += now() - sb->started;
 }
 
 static double opt_number(lua_State *L, const char *name, double def) {
@@ -587,6 +596,7 @@ static int l_load(lua_State *L) {
     int status = luaL_loadbufferx(sb->S, code, len, name, "t");
     const char *kind = status == LUA_OK ? "runtime" : "syntax";
     if (status == LUA_OK) status = lua_pcall(sb->S, 0, 0, 0);
+    stop_clock(sb);
     int n = failure(L, sb, status, kind);
     lua_settop(sb->S, 0);
     if (n) return n;
@@ -633,6 +643,7 @@ static int l_call(lua_State *L) {
     lua_pushcfunction(S, enter);
     lua_pushlightuserdata(S, &call);
     int status = lua_pcall(S, 1, LUA_MULTRET, 0);
+    stop_clock(sb);
     lua_settop(L, top);     /* an error in S may have cut a copy short, with keys left on L */
     if (call.bad) {
         lua_settop(S, 0);
@@ -744,7 +755,7 @@ static int l_output(lua_State *L) {
 
 static int l_stats(lua_State *L) {
     Sandbox *sb = luaL_checkudata(L, 1, SANDBOX_MT);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushinteger(L, sb->instructions);
     lua_setfield(L, -2, "instructions");
     lua_pushinteger(L, (lua_Integer)sb->memory);
@@ -753,6 +764,8 @@ static int l_stats(lua_State *L) {
     lua_setfield(L, -2, "memory_peak");
     lua_pushinteger(L, sb->calls);
     lua_setfield(L, -2, "calls");
+    lua_pushnumber(L, sb->run_time);
+    lua_setfield(L, -2, "cpu_s");
     return 1;
 }
 

@@ -17,8 +17,11 @@
 **       Compiles only; true, or false, err with kind "syntax".
 **   sb:output([clear]) -> text
 **       What the candidate print()ed, at most 64 KiB, ending "...[truncated]" past that.
-**   sb:stats() -> {instructions = n, memory = bytes, memory_peak = bytes, calls = n}
+**   sb:stats() -> {instructions = n, memory = bytes, memory_peak = bytes, calls = n, cpu_s = s}
 **       instructions counts whole steps of 1000 (the hook's period), so a tiny call adds 0.
+**       cpu_s is the monotonic time spent inside loads and calls: the candidate runs on
+**       hone's thread, so that is its CPU time unless the machine preempted hone (the
+**       thread's CPU clock is a system call, dearer than a small call).
 **
 ** err is {kind = "syntax"|"runtime"|"timeout"|"memory", message = one line, line = n|nil}.
 ** A load or call that hits a cap fails with that cap's kind even if the candidate caught

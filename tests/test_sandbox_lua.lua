@@ -102,6 +102,54 @@ return {
     t.ok(sb:stats().instructions >= 100000, "instructions counted: " .. sb:stats().instructions)
   end,
 
+  ["forking, files, sockets and signals are out of reach: the globals are absent"] = function(t)
+    local attempts = {
+      { "os.execute('sh -c \"b() { b | b & }; b\"')", "field 'execute'" },  -- fork bomb
+      { "io.open('/tmp/hone-escape', 'w'):write('x')", "global 'io'" },     -- write outside
+      { "return dofile('/etc/passwd')", "global 'dofile'" },                 -- read outside
+      { "return loadfile('/etc/passwd')", "global 'loadfile'" },
+      { "return require('socket').connect('127.0.0.1', 80)", "global 'require'" },
+      { "os.exit(1)", "field 'exit'" },                                       -- kill its parent
+      { "return io.popen('sleep 1000 &')", "global 'io'" },                   -- leave a child
+      { "os.remove('/tmp/x')", "field 'remove'" },
+      { "return os.getenv('OPENAI_API_KEY')", "field 'getenv'" },
+    }
+    for _, a in ipairs(attempts) do
+      local sb <close> = fresh()
+      local err = fails(t, sb, "function f() " .. a[1] .. " end", "runtime")
+      t.match(err.message, a[2], a[1])
+    end
+    t.eq(io.open("/tmp/hone-escape", "r"), nil, "nothing was written")
+  end,
+
+  ["10^8 bytes of print output are capped and marked"] = function(t)
+    local sb <close> = sandbox.new({ memory = 16 * 1024 * 1024, instructions = 10 ^ 7, time = 10 })
+    t.ok(sb:load("function f() local s = ('x'):rep(10 ^ 6) for i = 1, 100 do print(s) end return 'done' end"))
+    local ok, r = sb:call("f")
+    t.eq({ ok, r }, { true, "done" }, "the call itself goes on")
+    local out = sb:output()
+    t.eq(#out, 64 * 1024 + #"...[truncated]", "capped at 64 KiB")
+    t.match(out, "%.%.%.%[truncated%]$", "marked")
+  end,
+
+  ["busy-waiting past the time cap is a timeout, whatever the instruction budget"] = function(t)
+    local sb <close> = sandbox.new({ memory = 8 * 1024 * 1024, instructions = 10 ^ 15, time = 0.3 })
+    local err = fails(t, sb, "function f() local t0 = os.clock() while os.clock() - t0 < 1000 do end end", "timeout")
+    t.match(err.message, "time limit")
+    t.ok(sb:stats().cpu_s >= 0.3, "the time is counted: " .. sb:stats().cpu_s)
+  end,
+
+  ["repetition and concatenation bombs are memory faults"] = function(t)
+    for _, code in ipairs({
+      "return ('x'):rep(1e6, ('y'):rep(1e6))",
+      "return table.concat(setmetatable({}, {__index = tostring}), '', 1, 1e9)",
+      "local s = 'x' for i = 1, 64 do s = s .. s end return s",
+    }) do
+      local sb <close> = fresh()
+      fails(t, sb, "function f() " .. code .. " end", "memory")
+    end
+  end,
+
   ["the host is healthy after a runaway"] = function(t)
     for _ = 1, 20 do
       local sb <close> = fresh()
