@@ -60,6 +60,10 @@ return {
       t.eq(sql(t, db, "SELECT accepted FROM steps WHERE step = 3"), "1\n", "the third proposal runs")
       t.ok(tonumber(sql(t, db, "SELECT validation_score FROM steps WHERE step = 3")) > 0, "and crosses the road")
       t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE split = 'test'"), "4\n", "test recorded per step")
+      t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE cpu_s IS NULL OR max_rss_kb IS NULL"), "0\n",
+        "every evaluation records what it cost")
+      t.eq(sql(t, db, "SELECT max_rss_kb > 10 AND cpu_s > 0 FROM evaluations WHERE step = 0 AND split = 'validation'"),
+        "1\n", "real figures from the sandbox")
       for _, r in ipairs(reqs) do
         t.no_match(r.body.messages[2].content, "seed 20%d", "held-out episodes never shown")
         t.no_match(r.body.messages[2].content, "seed 10%d", "nor validation episodes")

@@ -52,9 +52,9 @@ end
 function Trace:insert_evaluation(e)
   self.db:exec(
     "INSERT INTO evaluations (run_id, step, candidate_id, split, score, examples, results, " ..
-    "error, error_kind, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "error, error_kind, duration_ms, cpu_s, max_rss_kb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     e.run_id, e.step, e.candidate_id, e.split, e.score, e.examples, encode_or_nil(e.results),
-    e.error, e.error_kind, e.duration_ms)
+    e.error, e.error_kind, e.duration_ms, e.cpu_s, e.max_rss_kb)
 end
 
 function Trace:insert_llm_call(c)

@@ -56,9 +56,11 @@ local function play(spec, artifact, env, steps, horizon)
   end
   local from = env:steps()
   local r = hone.atari.episode(env, sb, spec.entry, steps, { horizon = horizon })
+  local st = sb:stats()
   sb:close()
   local rec = {
     score = r.reward_total, trace = r.trace, played = r, from = from,
+    cpu_s = st.cpu_s, max_rss_kb = st.memory_peak // 1024,
     results = { { id = from, input = string.format("episode steps %d..%d", from, from + r.steps - 1),
                   output = r.reward_total, score = r.reward_total, invalid_actions = r.invalid_actions } },
   }
@@ -105,20 +107,21 @@ function M.variant(name)
 
   -- Mean episode score over the examples (episode seeds), each in a fresh sandbox.
   function task.evaluate(artifact, examples, ctx)
-    local results, total = {}, 0
+    local results, total, cpu, peak = {}, 0, 0, 0
     for i, ex in ipairs(examples) do
       local env = hone.atari.new(name, ex.seed)
       local rec = play(spec, artifact, env, ctx.params.eval_steps)
+      cpu, peak = cpu + (rec.cpu_s or 0), math.max(peak, rec.max_rss_kb or 0)
       if rec.error then
         return { results = results, error = string.format("episode seed %d, %s", ex.seed, rec.error),
-                 error_kind = rec.error_kind }
+                 error_kind = rec.error_kind, cpu_s = cpu, max_rss_kb = peak }
       end
       local r = rec.played
       results[i] = { id = ex.id, input = ex.input, output = r.score, score = r.score, steps = r.steps,
                      invalid_actions = r.invalid_actions, feedback = band(spec, r.score) }
       total = total + r.score
     end
-    return { score = #examples > 0 and total / #examples or nil, results = results }
+    return { score = #examples > 0 and total / #examples or nil, results = results, cpu_s = cpu, max_rss_kb = peak }
   end
 
   -- H more steps of the training episode (a new one when it ended, or for "episode").
