@@ -103,9 +103,10 @@ return {
     local path = fresh(t)
     local db = hone.store.open(path)
     db:exec("INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('toy', 'fixed', 7, '{}', 'x')")
-    -- take version 2 back off, as a store written by the first schema would be
+    -- take versions 3 and 2 back off, as a store written by the first schema would be
     for _, sql in ipairs({ "ALTER TABLE evaluations DROP COLUMN cpu_s",
-        "ALTER TABLE evaluations DROP COLUMN max_rss_kb", "DROP TABLE llm_cache", "ALTER TABLE runs DROP COLUMN replay_of",
+        "ALTER TABLE evaluations DROP COLUMN max_rss_kb", "DROP TABLE llm_cache",
+        "ALTER TABLE runs DROP COLUMN replay_of",
         "ALTER TABLE steps DROP COLUMN llm_latency_ms", "ALTER TABLE llm_calls DROP COLUMN attempt_log",
         "ALTER TABLE llm_calls DROP COLUMN cache_hit", "ALTER TABLE llm_calls DROP COLUMN cache_key",
         "ALTER TABLE llm_calls DROP COLUMN format", "PRAGMA user_version = 1" }) do
