@@ -132,6 +132,9 @@ static const char *const MIGRATIONS[] = {
     /* 3: what an evaluation cost the machine (sandbox_lua.h stats, sandbox_exec.h rusage) */
     "ALTER TABLE evaluations ADD COLUMN cpu_s REAL;"
     "ALTER TABLE evaluations ADD COLUMN max_rss_kb INTEGER;",
+
+    /* 4: what each step told the recipe (JSON; loop.lua's M.signals) */
+    "ALTER TABLE steps ADD COLUMN signals TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))

@@ -103,8 +103,8 @@ return {
     local path = fresh(t)
     local db = hone.store.open(path)
     db:exec("INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('toy', 'fixed', 7, '{}', 'x')")
-    -- take versions 3 and 2 back off, as a store written by the first schema would be
-    for _, sql in ipairs({ "ALTER TABLE evaluations DROP COLUMN cpu_s",
+    -- take versions 4, 3 and 2 back off, as a store written by the first schema would be
+    for _, sql in ipairs({ "ALTER TABLE steps DROP COLUMN signals", "ALTER TABLE evaluations DROP COLUMN cpu_s",
         "ALTER TABLE evaluations DROP COLUMN max_rss_kb", "DROP TABLE llm_cache",
         "ALTER TABLE runs DROP COLUMN replay_of",
         "ALTER TABLE steps DROP COLUMN llm_latency_ms", "ALTER TABLE llm_calls DROP COLUMN attempt_log",

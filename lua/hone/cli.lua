@@ -293,7 +293,8 @@ local function execute(spec)
     run:finish("done")
     log(string.format("run %d done: best validation %s (candidate %d), its test %s; final candidate %d: " ..
       "validation %s, test %s; %d LLM calls, %d tokens", run.id, loop.fmt(run.best.validation), run.best.id,
-      loop.fmt(run.best.test), run.current.id, loop.fmt(run.current.validation), loop.fmt(run.current.test),
+      loop.fmt(run:held_out_test(run.best.id)), run.current.id, loop.fmt(run.current.validation),
+      loop.fmt(run:held_out_test(run.current.id)),
       run.totals.llm_calls, run.totals.prompt_tokens + run.totals.completion_tokens))
     tr:close()
     return 0, run.id

@@ -63,6 +63,7 @@ function M.new(o)
     client = o.client, task_client = o.task_client or o.client, budget = o.budget,
     stream = not task.experience and data.stream(splits.train, o.seed) or nil,
     step_no = 0, memory = {}, llm_failures = 0,
+    held_out = {},   -- candidate id -> test score: for the report only, never for recipes
     totals = { prompt_tokens = 0, completion_tokens = 0, llm_calls = 0 },
   }, Run)
   run.starting_artifact = artifact_mod.new(spec)
@@ -108,7 +109,8 @@ function Run:start()
   end)
   self:account(calls)
   self:check_llm(calls)
-  self.current = { id = id, artifact = a, validation = val.score, test = test.score, tested = true }
+  self.held_out[id] = test.score
+  self.current = { id = id, artifact = a, validation = val.score }
   self.best = self.current
   self.log(string.format("step 0  start  validation %s  test %s", M.fmt(val.score), M.fmt(test.score)))
   return self
@@ -225,10 +227,7 @@ function Run:step(opts)
     evidence = evidence, memory = self.memory,
   })
 
-  local s = {
-    run_id = self.id, step = n, batch_size = b, horizon = h, decision = opts.decision,
-    train_before = before.score, error = proposal.error,
-  }
+  local s = { train_before = before.score, error = proposal.error }
 
   local cand, after, val, test
   if proposal.changes then
@@ -237,7 +236,7 @@ function Run:step(opts)
     val = self:evaluate(cand, "validation", self.splits.validation)
     if p.test_every_step ~= false then test = self:evaluate(cand, "test", self.splits.test) end
     s.failed = val.error ~= nil
-    s.train_after, s.validation, s.test = after.score, val.score, test and test.score
+    s.train_after, s.validation = after.score, val.score
     s.accepted = selection.accept(rule, { before = before.score, after = after.score,
       failed = s.failed, validation = val.score, current_validation = self.current.validation })
     if s.failed then s.error = "candidate failed on validation: " .. val.error end
@@ -248,7 +247,7 @@ function Run:step(opts)
   local cand_id
   local best = self.best
   if cand and not s.failed and selection.better(val.score, best.validation) then
-    best = { artifact = cand, validation = val.score, test = test and test.score, tested = test ~= nil }
+    best = { artifact = cand, validation = val.score }
   end
   self.trace:transaction(function()
     local tr = self.trace
@@ -272,9 +271,12 @@ function Run:step(opts)
       decision = opts.decision, candidate_id = cand_id, accepted = s.accepted,
       current_id = s.accepted and cand_id or self.current.id, best_id = best.id,
       train_score = s.train_after or before.score, validation_score = s.validation,
-      test_score = s.test, error = s.error, llm_calls = s.llm_calls,
+      test_score = test and test.score, error = s.error, llm_calls = s.llm_calls,
       prompt_tokens = s.prompt_tokens, completion_tokens = s.completion_tokens,
       duration_ms = now_ms() - t0, llm_latency_ms = calls.latency_ms,
+      signals = M.signals(s, { step = n, batch_size = b, horizon = h, before = before, after = after, val = val,
+        current = self.current, calls = calls.records, proposal = proposal, new_best = best ~= self.best,
+        best_validation = best.validation }),
     })
   end)
 
@@ -285,12 +287,11 @@ function Run:step(opts)
   if cand then
     table.insert(self.memory, { step = n, score = val.score, changes = proposal.changes })
     while #self.memory > (p.memory or 5) do table.remove(self.memory, 1) end
+    if test then self.held_out[cand_id] = test.score end
     if s.accepted then
-      self.current = { id = cand_id, artifact = cand, validation = val.score, test = s.test,
-                       tested = test ~= nil }
+      self.current = { id = cand_id, artifact = cand, validation = val.score }
     end
   end
-  s.best_validation = self.best.validation
   self.log(string.format("step %d  B=%d  train %s -> %s  validation %s  best %s  tokens %d%s%s",
     n, b, M.fmt(before.score), M.fmt(s.train_after), M.fmt(s.validation),
     M.fmt(self.best.validation), s.prompt_tokens + s.completion_tokens,
@@ -308,7 +309,48 @@ function Run:step(opts)
   else
     self.llm_failures = 0
   end
-  return s
+  return s.signals
+end
+
+-- What a recipe learns from a step (also stored as steps.signals). The held-out test score
+-- is not among them: recipes must not select on it.
+--   step, batch_size, horizon      what the step used
+--   train_before, train_after      the training experience's score, current vs candidate
+--   validation, previous_validation  the candidate's, and the current one's before the step
+--   best_validation                after the step
+--   improved_batch, improved_validation, new_best, accepted   booleans
+--   failed                         the candidate failed to run (rolled back)
+--   no_proposal                    the optimizer gave nothing usable (parse or LLM failure)
+--   parse_failures                 replies that could not be used
+--   llm_failed                     the optimizer's endpoint failed
+--   prompt_tokens, completion_tokens, tokens, llm_calls
+--   gap                            train score minus validation (generalization gap)
+function M.signals(s, o)
+  local function num(x) return type(x) == "number" and x or nil end
+  local parse_failures = 0
+  for _, r in ipairs(o.calls) do if r.proposal_error then parse_failures = parse_failures + 1 end end
+  local train = num(s.train_after) or num(o.before.score)
+  local v, prev = num(s.validation), num(o.current.validation)
+  s.signals = {
+    step = o.step, batch_size = o.batch_size, horizon = o.horizon,
+    train_before = num(o.before.score), train_after = num(s.train_after),
+    validation = v, previous_validation = prev, best_validation = num(o.best_validation),
+    improved_batch = num(s.train_after) ~= nil and num(o.before.score) ~= nil and s.train_after > o.before.score,
+    improved_validation = v ~= nil and (prev == nil or v > prev),
+    new_best = o.new_best, accepted = s.accepted == true, failed = s.failed == true,
+    no_proposal = o.proposal.changes == nil, parse_failures = parse_failures,
+    llm_failed = o.proposal.fault == "llm",
+    prompt_tokens = s.prompt_tokens, completion_tokens = s.completion_tokens,
+    tokens = s.prompt_tokens + s.completion_tokens, llm_calls = s.llm_calls,
+    gap = train and v and (train - v) or nil,
+  }
+  return s.signals
+end
+
+-- The held-out test score of a candidate, for reports at the end of a run (nil if never
+-- tested). Recipes must not call it.
+function Run:held_out_test(id)
+  return self.held_out[id]
 end
 
 -- After the recipe: the held-out test score of the final (current) candidate and of the best
@@ -317,7 +359,7 @@ end
 function Run:conclude()
   local todo, seen = {}, {}
   for _, c in ipairs({ self.best, self.current }) do
-    if not c.tested and not seen[c.id] then todo[#todo + 1], seen[c.id] = c, true end
+    if self.held_out[c.id] == nil and not seen[c.id] then todo[#todo + 1], seen[c.id] = c, true end
   end
   if #todo == 0 then return end
   local evals = {}
@@ -336,11 +378,7 @@ function Run:conclude()
       "after the last step", { candidates = ids })
   end)
   self:account(calls)
-  local scores = {}
-  for i, c in ipairs(todo) do scores[c.id] = evals[i].score end
-  for _, c in ipairs({ self.best, self.current }) do   -- two tables may hold one candidate
-    if not c.tested then c.test, c.tested = scores[c.id], true end
-  end
+  for i, c in ipairs(todo) do self.held_out[c.id] = evals[i].score end
   self:check_llm(calls)
 end
 

@@ -86,12 +86,12 @@ function Trace:insert_step(s)
   self.db:exec(
     "INSERT INTO steps (run_id, step, batch_size, horizon, decision, candidate_id, accepted, " ..
     "current_id, best_id, train_score, validation_score, test_score, error, llm_calls, " ..
-    "prompt_tokens, completion_tokens, duration_ms, llm_latency_ms) " ..
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "prompt_tokens, completion_tokens, duration_ms, llm_latency_ms, signals) " ..
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     s.run_id, s.step, s.batch_size, s.horizon, encode_or_nil(s.decision), s.candidate_id,
     s.accepted and 1 or 0, s.current_id, s.best_id, s.train_score, s.validation_score,
     s.test_score, s.error, s.llm_calls or 0, s.prompt_tokens or 0, s.completion_tokens or 0,
-    s.duration_ms, s.llm_latency_ms)
+    s.duration_ms, s.llm_latency_ms, encode_or_nil(s.signals))
 end
 
 function Trace:event(run_id, step, kind, message, data)
