@@ -34,14 +34,7 @@ function M.run(run)
   local p = run.params
   for _ = 1, p.steps do
     run:step({ batch_size = p.batch_size, horizon = p.horizon })
-    local best, current = run.best.validation, run.current.validation
-    if p.early_stop and run.task.target and best and best >= run.task.target then
-      run.log(string.format("target %s reached: stopping early", run.task.target))
-      return
-    end
-    if p.restore_below > 0 and best and best > 0 and current and current < p.restore_below * best then
-      run:restore_best(string.format("validation %.3f fell below %.2f x best %.3f", current, p.restore_below, best))
-    end
+    if run:guard() then return end
   end
 end
 

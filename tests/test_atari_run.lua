@@ -109,10 +109,13 @@ return {
 
   ["the fixed recipe stops at the target and restores the best"] = function(t)
     local fixed = dofile(hone.root .. "/recipes/fixed.lua")
+    local Run = require("hone.loop").Run
     local function fake(scores, target, restore_below)
-      local run = { params = { steps = #scores, batch_size = 1, horizon = 1, restore_below = restore_below,
-                               early_stop = true },
-                    task = { target = target }, log = function() end, best = {}, current = {}, restored = 0, steps = 0 }
+      local run = setmetatable({ params = { steps = #scores, batch_size = 1, horizon = 1,
+                                            restore_below = restore_below, early_stop = true },
+                    task = { target = target }, log = function() end, best = {}, current = {}, restored = 0,
+                    steps = 0 },
+                    { __index = Run })
       function run:step()
         self.steps = self.steps + 1
         local v = scores[self.steps]

@@ -12,6 +12,7 @@ local artifact_mod = require("hone.artifact")
 local M = {}
 local Run = {}
 Run.__index = Run
+M.Run = Run   -- the methods, for tests that drive them on a stand-in run
 
 -- A failure that ends the run (not a bug): the CLI records `status` and prints `message`.
 local Stop = {}
@@ -187,6 +188,22 @@ function Run:experience(b, h)
     evidence = templates.batch(before.results, stage_text(task, before.score))
   end
   return before, evidence, function(candidate) return self:evaluate(candidate, "train", batch) end
+end
+
+-- The paper's safety nets, for recipes to call after each step: true once the best
+-- validation reaches the task's target (params.early_stop); and when the current validation
+-- falls below params.restore_below x the best (best > 0), the best becomes current again.
+function Run:guard()
+  local p = self.params
+  local best, current = self.best.validation, self.current.validation
+  if p.early_stop and self.task.target and best and best >= self.task.target then
+    self.log(string.format("target %s reached: stopping early", self.task.target))
+    return true
+  end
+  if (p.restore_below or 0) > 0 and best and best > 0 and current and current < p.restore_below * best then
+    self:restore_best(string.format("validation %.3f fell below %.2f x best %.3f", current, p.restore_below, best))
+  end
+  return false
 end
 
 -- Makes the best candidate so far the current one again (the paper restores it when the
