@@ -78,6 +78,12 @@ static int open_hone(lua_State *L) {
     lua_pushcfunction(L, l_now);      lua_setfield(L, -2, "now");
     lua_pushliteral(L, HONE_VERSION); lua_setfield(L, -2, "version");
     lua_pushstring(L, root);          lua_setfield(L, -2, "root");
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {   /* a sweep starts more of itself: the same binary, sanitized or not */
+        lua_pushlstring(L, exe, (size_t)n);
+        lua_setfield(L, -2, "executable");
+    }
     return 1;
 }
 

@@ -15,6 +15,10 @@ commands:
   runs           list the runs in the store
   show RUN       one run, step by step (--calls: every LLM call)
   replay RUN     re-run a stored run from the reply cache only, and check every step matches
+  sweep          a grid of runs: --name N --task T... [--recipe R]... [--artifact A]...
+                 [--grid KEY=V1,V2]... [--set KEY=V]... [--seeds 1,2,3] [--jobs N] and the
+                 LLM flags of run (given to every run); --resume NAME finishes a killed one
+  table SWEEP    mean +- standard error per cell and task (--metric test|validation|final_test)
   data TASK      download a task's public data set (bbeh) into $HONE_DATA, else ~/.cache/hone/data
   lua FILE ...   run a Lua script with the hone module (tests, experiments)
   help           this text;  version: hone's version
@@ -58,8 +62,14 @@ local FLAGS = {
   run = { recipe = "string", set = "list", artifact = "string", seed = "integer",
           llm = "string", ["llm-url"] = "string", model = "string", ["task-llm"] = "string",
           ["task-llm-url"] = "string", ["llm-concurrency"] = "integer", ["llm-cache"] = "string",
-          budget = "string", optimizer = "string", quiet = "boolean", db = "string" },
+          budget = "string", optimizer = "string", quiet = "boolean", db = "string",
+          ["sweep-cell"] = "integer" },
   runs = { db = "string" },
+  sweep = { name = "string", task = "list", recipe = "list", artifact = "list", grid = "list", seeds = "string",
+            jobs = "integer", resume = "string", db = "string", llm = "string", ["llm-url"] = "string",
+            model = "string", ["task-llm"] = "string", ["task-llm-url"] = "string", ["llm-cache"] = "string",
+            ["llm-concurrency"] = "integer", budget = "string", optimizer = "string", set = "list" },
+  table = { db = "string", metric = "string" },
   show = { db = "string", calls = "boolean" },
   replay = { db = "string", quiet = "boolean" },
   data = {},
@@ -272,7 +282,7 @@ local function execute(spec)
     trace = tr, task = task, task_name = spec.task_name, recipe_name = spec.recipe_name, params = params,
     seed = seed, client = optimizer_client, task_client = task_client, budget = budget, artifact = spec.artifact,
     optimizer = spec.optimizer == "baseline" and baseline.new({ seed = seed }) or nil,
-    log = log, replay_of = spec.replay_of,
+    log = log, replay_of = spec.replay_of, sweep_cell = spec.sweep_cell,
     config = { optimizer = spec.optimizer, llm = llm_config and public(llm_config),
                task_llm = spec.own_task_llm and public(task_config) or nil,
                budget = spec.budget, llm_cache = spec.cache, llm_concurrency = spec.concurrency },
@@ -341,7 +351,7 @@ function commands.run(argv)
     task_name = pos[1], recipe_name = flags.recipe or "fixed", sets = flags.set, seed = flags.seed or 1,
     artifact = flags.artifact, llm = llm_config, task_llm = task_config, own_task_llm = own, optimizer = kind,
     budget = flags.budget and parse_budget(flags.budget) or nil, cache = cache, concurrency = concurrency,
-    db = db_path(flags), quiet = flags.quiet,
+    db = db_path(flags), quiet = flags.quiet, sweep_cell = flags.sweep_cell,
   })
   if status == "budget" then
     io.stdout:write(message, "; everything so far is kept\n")
@@ -492,6 +502,89 @@ function commands.data(argv)
   if type(task.download) ~= "function" then fail(string.format("task %s has no data to download", pos[1])) end
   local ok, err = pcall(task.download, { log = function(line) io.stdout:write(line, "\n") io.stdout:flush() end })
   if not ok then fail(tostring(err), 1) end
+  return 0
+end
+
+local sweep_mod = require("hone.sweep")
+
+-- "1,3,5" -> {1, 3, 5}; "a,b" -> {"a", "b"}
+local function values(text)
+  local out = {}
+  for v in text:gmatch("[^,]+") do out[#out + 1] = math.tointeger(tonumber(v)) or tonumber(v) or v end
+  return out
+end
+
+-- Flags a sweep hands to every run it starts, as they were given.
+local RUN_FLAGS = { "llm", "llm-url", "model", "task-llm", "task-llm-url", "llm-cache", "budget", "optimizer" }
+
+function commands.sweep(argv)
+  local flags, pos = parse("sweep", argv, 2)
+  if #pos > 0 then fail("sweep takes only flags (see hone --help)") end
+  local jobs = flags.jobs or 1
+  if jobs < 1 or jobs > 64 then fail("--jobs takes a number in [1, 64]") end
+  local path = db_path(flags)
+  local ok, tr = pcall(trace_mod.open, path)
+  if not ok then fail(tostring(tr)) end
+  local spec
+  if flags.resume then
+    local row = sweep_mod.find(tr, flags.resume)
+    if not row then tr:close() fail(string.format("no sweep '%s' in %s", flags.resume, path)) end
+    spec = hone.json.decode(row.spec)
+  else
+    if not flags.name then tr:close() fail("sweep needs --name NAME (to resume it and to tabulate it)") end
+    if not flags.task then tr:close() fail("sweep needs at least one --task") end
+    local grid, seen = {}, {}
+    for _, g in ipairs(flags.grid or {}) do
+      local key, list = g:match("^([%w_]+)=(.+)$")
+      if not key then tr:close() fail(string.format("--grid takes KEY=V1,V2,..., not '%s'", g)) end
+      if seen[key] then tr:close() fail("--grid " .. key .. " given twice") end
+      seen[key] = true
+      grid[#grid + 1] = { key, values(list) }
+    end
+    for _, kv in ipairs(flags.set or {}) do   -- a fixed parameter is a one-value axis
+      local key, v = kv:match("^([%w_]+)=(.*)$")
+      if not key or seen[key] then
+        tr:close()
+        fail(string.format("--set takes KEY=VALUE once per key, not '%s'", kv))
+      end
+      seen[key] = true
+      grid[#grid + 1] = { key, { math.tointeger(tonumber(v)) or tonumber(v) or v } }
+    end
+    local run_flags = {}
+    for _, f in ipairs(RUN_FLAGS) do
+      local v = flags[f:gsub("%-", "_")]
+      if v then run_flags[#run_flags + 1], run_flags[#run_flags + 2] = "--" .. f, tostring(v) end
+    end
+    if flags.llm_concurrency then   -- the total, shared by the runs in flight
+      run_flags[#run_flags + 1] = "--llm-concurrency"
+      run_flags[#run_flags + 1] = tostring(math.max(1, flags.llm_concurrency // jobs))
+    end
+    spec = { name = flags.name, tasks = flags.task, recipes = flags.recipe or { "fixed" },
+             artifacts = flags.artifact or { false }, grid = grid, seeds = values(flags.seeds or "1"),
+             run_flags = run_flags }
+  end
+  local sweep
+  ok, sweep = pcall(sweep_mod.open, tr, spec)
+  if not ok then tr:close() fail(tostring(sweep)) end
+  local counts = sweep_mod.execute(tr, sweep, { bin = hone.executable, db = path, jobs = jobs,
+    run_flags = spec.run_flags, log = function(line) io.stdout:write(line, "\n") io.stdout:flush() end })
+  for _, line in ipairs(sweep_mod.table(tr, sweep, "test")) do print(line) end
+  tr:close()
+  print(string.format("sweep %s: %d runs finished now, %d before, %d failed", spec.name, counts.done,
+    counts.skipped, counts.failed))
+  return counts.failed == 0 and 0 or 1
+end
+
+function commands.table(argv)
+  local flags, pos = parse("table", argv, 2)
+  if #pos ~= 1 then fail("table takes one SWEEP name or id (see hone sweep)") end
+  local tr = open_existing(flags)
+  local sweep = sweep_mod.find(tr, pos[1])
+  if not sweep then tr:close() fail(string.format("no sweep '%s' in %s", pos[1], db_path(flags))) end
+  local ok, lines = pcall(sweep_mod.table, tr, sweep, flags.metric)
+  tr:close()
+  if not ok then fail(tostring(lines)) end
+  for _, line in ipairs(lines) do print(line) end
   return 0
 end
 

@@ -42,6 +42,7 @@ end
 --     optimizer (anything with propose(args); default: hone.optimizer on client),
 --     task_client (the task's own LLM; default: client), budget (hone.llm.budget or nil),
 --     config (more to record in runs.config: LLM settings, budget, cache), replay_of,
+--     sweep_cell (the sweep_cells row this run fills),
 --     artifact (name), log}
 -- Both clients append every call's record to one journal, which each step drains.
 function M.new(o)
@@ -73,6 +74,8 @@ function M.new(o)
   run.id = o.trace:create_run({
     task = o.task_name, recipe = o.recipe_name, seed = o.seed, config = config, replay_of = o.replay_of,
   })
+  run.sweep_cell = o.sweep_cell
+  if o.sweep_cell then o.trace:link_sweep_cell(o.sweep_cell, run.id) end
   return run
 end
 
@@ -400,7 +403,10 @@ function Run:conclude()
 end
 
 function Run:finish(status, err)
-  self.trace:finish_run(self.id, status, err)
+  self.trace:transaction(function()
+    self.trace:finish_run(self.id, status, err)
+    if self.sweep_cell then self.trace:finish_sweep_cell(self.sweep_cell, status, err) end
+  end)
 end
 
 return M

@@ -36,6 +36,15 @@ function Trace:create_run(r)
   return id
 end
 
+-- A run started by a sweep links itself to its cell at once, so a killed sweep knows.
+function Trace:link_sweep_cell(cell_id, run_id)
+  self.db:exec("UPDATE sweep_cells SET run_id = ?, status = 'running', error = NULL WHERE id = ?", run_id, cell_id)
+end
+
+function Trace:finish_sweep_cell(cell_id, status, err)
+  self.db:exec("UPDATE sweep_cells SET status = ?, error = ? WHERE id = ?", status, err, cell_id)
+end
+
 function Trace:finish_run(run_id, status, err)
   self.db:exec("UPDATE runs SET status = ?, error = ?, " ..
     "finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", status, err, run_id)
