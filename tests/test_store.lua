@@ -13,7 +13,7 @@ return {
     for _, r in ipairs(db:query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")) do
       names[#names + 1] = r.name
     end
-    t.eq(table.concat(names, ","), "candidates,evaluations,events,llm_cache,llm_calls,runs,steps", "tables")
+    t.eq(table.concat(names, ","), "candidates,evaluations,events,llm_cache,llm_calls,runs,steps,sweep_cells,sweeps", "tables")
     t.eq(db:query("PRAGMA user_version")[1].user_version, hone.store.schema_version, "version")
     t.eq(db:query("PRAGMA journal_mode")[1].journal_mode, "wal", "journal mode")
     db:close()
@@ -103,8 +103,9 @@ return {
     local path = fresh(t)
     local db = hone.store.open(path)
     db:exec("INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('toy', 'fixed', 7, '{}', 'x')")
-    -- take versions 4, 3 and 2 back off, as a store written by the first schema would be
-    for _, sql in ipairs({ "ALTER TABLE steps DROP COLUMN signals", "ALTER TABLE evaluations DROP COLUMN cpu_s",
+    -- take versions 5 to 2 back off, as a store written by the first schema would be
+    for _, sql in ipairs({ "DROP TABLE sweep_cells", "DROP TABLE sweeps", "ALTER TABLE steps DROP COLUMN signals",
+        "ALTER TABLE evaluations DROP COLUMN cpu_s",
         "ALTER TABLE evaluations DROP COLUMN max_rss_kb", "DROP TABLE llm_cache",
         "ALTER TABLE runs DROP COLUMN replay_of",
         "ALTER TABLE steps DROP COLUMN llm_latency_ms", "ALTER TABLE llm_calls DROP COLUMN attempt_log",
