@@ -13,7 +13,8 @@ return {
     for _, r in ipairs(db:query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")) do
       names[#names + 1] = r.name
     end
-    t.eq(table.concat(names, ","), "candidates,evaluations,events,llm_cache,llm_calls,runs,steps,sweep_cells,sweeps", "tables")
+    t.eq(table.concat(names, ","),
+      "candidates,evaluations,events,llm_cache,llm_calls,runs,steps,sweep_cells,sweeps", "tables")
     t.eq(db:query("PRAGMA user_version")[1].user_version, hone.store.schema_version, "version")
     t.eq(db:query("PRAGMA journal_mode")[1].journal_mode, "wal", "journal mode")
     db:close()
