@@ -13,7 +13,8 @@ M.USAGE = [[usage: hone <command> [options]
 commands:
   run TASK       run a recipe on a task (TASK: a name under tasks/, or a task.lua path)
   runs           list the runs in the store
-  show RUN       one run, step by step (--calls: every LLM call)
+  show RUN       one run, step by step (--calls: every LLM call; --step N: one step whole:
+                 candidate, diff, evaluations, feedback, the learning context sent)
   replay RUN     re-run a stored run from the reply cache only, and check every step matches
   sweep          a grid of runs: --name N --task T... [--recipe R]... [--artifact A]...
                  [--grid KEY=V1,V2]... [--set KEY=V]... [--seeds 1,2,3] [--jobs N] and the
@@ -44,7 +45,8 @@ options for run:
   --optimizer KIND  llm (default when an endpoint is set) or baseline: no LLM, random steps
                     on the numeric constants, kept when validation improves (the default,
                     said loudly, when no endpoint is set)
-  --quiet           no per-step lines
+  --quiet           nothing but errors (default: one live line on a terminal, a line per
+                    step elsewhere)
 options for every command:
   --db FILE         the trace store (default: $HONE_DB, else hone.db)
 ]]
@@ -70,7 +72,7 @@ local FLAGS = {
             model = "string", ["task-llm"] = "string", ["task-llm-url"] = "string", ["llm-cache"] = "string",
             ["llm-concurrency"] = "integer", budget = "string", optimizer = "string", set = "list" },
   table = { db = "string", metric = "string" },
-  show = { db = "string", calls = "boolean" },
+  show = { db = "string", calls = "boolean", step = "integer" },
   replay = { db = "string", quiet = "boolean" },
   data = {},
 }
@@ -273,7 +275,8 @@ local function execute(spec)
   end
   local optimizer_client = llm_config and make_client(llm_config)
   local task_client = spec.own_task_llm and make_client(task_config) or optimizer_client
-  local log = spec.quiet and function() end or function(line) io.stdout:write(line, "\n") io.stdout:flush() end
+  local progress = require("hone.progress").new({ mode = spec.quiet and "quiet" or nil })
+  local function log(line) progress:event(line) end
   local function public(c)
     return { provider = c.provider, format = c.format, url = c.url, model = c.model }
   end
@@ -282,7 +285,7 @@ local function execute(spec)
     trace = tr, task = task, task_name = spec.task_name, recipe_name = spec.recipe_name, params = params,
     seed = seed, client = optimizer_client, task_client = task_client, budget = budget, artifact = spec.artifact,
     optimizer = spec.optimizer == "baseline" and baseline.new({ seed = seed }) or nil,
-    log = log, replay_of = spec.replay_of, sweep_cell = spec.sweep_cell,
+    progress = progress, replay_of = spec.replay_of, sweep_cell = spec.sweep_cell,
     config = { optimizer = spec.optimizer, llm = llm_config and public(llm_config),
                task_llm = spec.own_task_llm and public(task_config) or nil,
                budget = spec.budget, llm_cache = spec.cache, llm_concurrency = spec.concurrency },
@@ -299,6 +302,7 @@ local function execute(spec)
     recipe.run(run)
     run:conclude()
   end)
+  progress:finish()
   if ok then
     run:finish("done")
     log(string.format("run %d done: best validation %s (candidate %d), its test %s; final candidate %d: " ..
@@ -438,6 +442,59 @@ end
 
 local function seconds(ms) return string.format("%.2f", (ms or 0) / 1000) end
 
+-- A section of the learning context ("#Feedback\n..." up to the next section), or nil.
+local function context_section(text, title)
+  local start = text:find("#" .. title .. "\n", 1, true)
+  if not start then return nil end
+  local body = text:sub(start + #title + 2)
+  local stop = body:find("\n\n#%u%l+\n")
+  return stop and body:sub(1, stop - 1) or body
+end
+
+-- hone show RUN --step N: one step whole, as the optimizer and the loop saw it.
+local function show_step(tr, run_id, n)
+  local s = tr.db:query("SELECT * FROM steps WHERE run_id = ? AND step = ?", run_id, n)[1]
+  if not s then return nil end
+  local function head(title) print("\n== " .. title) end
+  print(string.format("run %d step %d  B=%s%s  accepted %s  train %s  validation %s  test %s", run_id, n,
+    s.batch_size or "-", s.horizon and ("  H=" .. s.horizon) or "", s.accepted == 1 and "yes" or "no",
+    loop.fmt(s.train_score), loop.fmt(s.validation_score), loop.fmt(s.test_score)))
+  if s.error then print("error: " .. s.error) end
+  if s.decision then print("recipe's decision: " .. s.decision) end
+  local c = s.candidate_id and tr:candidate(s.candidate_id)
+  if c then
+    head(string.format("candidate %d (parent %s)", c.id, c.parent_id or "none: the starting artifact"))
+    io.stdout:write(c.code)
+    head("diff to the parent")
+    print(c.diff ~= "" and c.diff or "(no change)")
+    if c.reasoning and c.reasoning ~= "" then head("the optimizer's reasoning") print(c.reasoning) end
+    head("evaluations")
+    for _, e in ipairs(tr.db:query("SELECT split, score, examples, error FROM evaluations WHERE candidate_id = ? " ..
+        "AND step = ? ORDER BY id", c.id, n)) do
+      print(string.format("%-10s %s over %d%s", e.split, loop.fmt(e.score), e.examples,
+        e.error and ("  error: " .. e.error) or ""))
+    end
+  else
+    head("no candidate: the optimizer gave nothing usable")
+  end
+  local call = tr.db:query("SELECT id, request FROM llm_calls WHERE run_id = ? AND step = ? AND purpose = " ..
+    "'optimizer' ORDER BY id LIMIT 1", run_id, n)[1]
+  local request = call and hone.json.decode(call.request)
+  local context
+  for _, m in ipairs(request and request.messages or {}) do
+    if m.role == "user" then context = m.content break end
+  end
+  if context then
+    head("feedback")
+    print(context_section(context, "Feedback") or "(none)")
+    head(string.format("the learning context sent (llm call %d)", call.id))
+    print(context)
+  elseif n > 0 then
+    head("no learning context: no LLM was asked at this step (the baseline optimizer, or a replay)")
+  end
+  return true
+end
+
 function commands.show(argv)
   local flags, pos = parse("show", argv, 2)
   local id = math.tointeger(tonumber(pos[1] or ""))
@@ -445,6 +502,12 @@ function commands.show(argv)
   local tr = open_existing(flags)
   local r = tr:run(id)
   if not r then tr:close() fail(string.format("no run %d in %s", id, db_path(flags))) end
+  if flags.step then
+    local found = show_step(tr, id, flags.step)
+    tr:close()
+    if not found then fail(string.format("run %d has no step %d", id, flags.step)) end
+    return 0
+  end
   print(string.format("run %d  task %s  recipe %s  seed %d  status %s%s", r.id, r.task, r.recipe,
     r.seed, r.status, r.replay_of and ("  replay of run " .. r.replay_of) or ""))
   print("config   " .. r.config)

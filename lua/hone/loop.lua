@@ -43,7 +43,7 @@ end
 --     task_client (the task's own LLM; default: client), budget (hone.llm.budget or nil),
 --     config (more to record in runs.config: LLM settings, budget, cache), replay_of,
 --     sweep_cell (the sweep_cells row this run fills),
---     artifact (name), log}
+--     artifact (name), progress (hone.progress; default quiet)}
 -- Both clients append every call's record to one journal, which each step drains.
 function M.new(o)
   local task = o.task
@@ -58,9 +58,10 @@ function M.new(o)
       error(string.format("task %s: splits() must return a %s list", o.task_name, name), 0)
     end
   end
+  local progress = o.progress or require("hone.progress").new({ mode = "quiet" })
   local run = setmetatable({
-    trace = o.trace, task = task, params = o.params, seed = o.seed, splits = splits,
-    log = o.log or function() end,
+    trace = o.trace, task = task, params = o.params, seed = o.seed, splits = splits, progress = progress,
+    log = function(line) progress:event(line) end,   -- what recipes call to say something
     optimizer = o.optimizer or optimizer.new({ client = o.client, retries = o.params.retries }),
     client = o.client, task_client = o.task_client or o.client, budget = o.budget,
     stream = not task.experience and data.stream(splits.train, o.seed) or nil,
@@ -116,7 +117,9 @@ function Run:start()
   self.held_out[id] = test.score
   self.current = { id = id, artifact = a, validation = val.score }
   self.best = self.current
-  self.log(string.format("step 0  start  validation %s  test %s", M.fmt(val.score), M.fmt(test.score)))
+  self.progress:step_line(string.format("step 0  start  validation %s  test %s", M.fmt(val.score),
+    M.fmt(test.score)))
+  self.progress:update(self, nil)
   return self
 end
 
@@ -234,7 +237,7 @@ function Run:step(opts)
   local p = self.params
   local b = math.tointeger(opts.batch_size or p.batch_size or 1)
   assert(b and b >= 1, "batch_size must be a positive integer")
-  local h = opts.horizon or p.horizon
+  local h = self.task.experience and (opts.horizon or p.horizon) or nil   -- only episodic tasks have one
   assert(h == nil or h == "episode" or (math.tointeger(h) and h >= 1),
     "horizon must be a positive integer or 'episode'")
   local rule = opts.accept or p.accept or "always"
@@ -312,10 +315,11 @@ function Run:step(opts)
       self.current = { id = cand_id, artifact = cand, validation = val.score }
     end
   end
-  self.log(string.format("step %d  B=%d  train %s -> %s  validation %s  best %s  tokens %d%s%s",
-    n, b, M.fmt(before.score), M.fmt(s.train_after), M.fmt(s.validation),
+  self.progress:step_line(string.format("step %d  B=%d%s  train %s -> %s  validation %s  best %s  tokens %d%s%s",
+    n, b, h and ("  H=" .. tostring(h)) or "", M.fmt(before.score), M.fmt(s.train_after), M.fmt(s.validation),
     M.fmt(self.best.validation), s.prompt_tokens + s.completion_tokens,
     s.accepted and "  accepted" or "", s.error and ("  (" .. s.error .. ")") or ""))
+  self.progress:update(self, s.signals)
 
   self:check_llm(calls)
   -- the task's own model down (every question of an evaluation failed) counts like the optimizer's
