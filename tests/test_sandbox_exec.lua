@@ -71,6 +71,15 @@ local function py(code, spec)
   return spec
 end
 
+-- Spawns spec with a marker; returns the process and the marker.
+local function spawn(spec)
+  local mark = marker()
+  spec.env = spec.env or {}
+  spec.env.HONE_MARK = mark
+  spec.time = spec.time or 20
+  return exec.spawn(spec), mark
+end
+
 local function namespaced(r)
   return r.isolation.processes == "namespace" and r.isolation.filesystem == "namespace"
 end
@@ -312,6 +321,108 @@ except OSError as e:
       exec.run_many({ { argv = { "touch", "ran" }, dir = shared }, { argv = { "true" }, memory = "lots" } })
     end, "spec 2: option 'memory' must be a number")
     t.eq(io.open(shared .. "/ran", "r"), nil, "the first spec did not run")
+  end,
+
+  ["a spawned program answers line by line; close ends it and everything it started"] = function(t)
+    local p, mark = spawn(sh("sleep 1000 & while read -r l; do echo \"got $l\"; done; echo bye >&2"))
+    for i = 1, 50 do
+      t.eq(p:send("line " .. i .. "\n"), true, "send")
+      t.eq(p:receive(10), "got line " .. i, "reply " .. i)
+    end
+    t.eq(p:send("a\nb\n"), true, "two lines at once")
+    t.eq({ p:receive(10), p:receive(10) }, { "got a", "got b" }, "come back one at a time")
+    t.eq({ p:receive(0.2) }, { nil, "no line within 0.2 s" }, "a receive timeout leaves it running")
+    t.eq(p:send("c\n"), true, "still there")
+    t.eq(p:receive(10), "got c", "after the timeout")
+    local r = p:close()
+    t.eq({ r.ok, r.stderr, r.stdout }, { true, "bye\n", "" }, "ended by itself on EOF (" .. tostring(r.message) .. ")")
+    t.eq(type(r.isolation.processes), "string", "the result of run")
+    t.eq(#carrying(mark), 0, "its background sleep is gone: " .. table.concat(carrying(mark), " "))
+    t.raises(function() p:send("x\n") end, "closed")
+    t.raises(function() p:receive(1) end, "closed")
+    t.eq(p:close(), nil, "a second close does nothing")
+    -- python3 -u, the way an environment bridge runs
+    p, mark = spawn(py("import sys\nfor line in sys.stdin: print(len(line.strip()), flush=True)"))
+    p:send(string.rep("x", 100000) .. "\n")
+    t.eq(p:receive(10), "100000", "a long line in")
+    t.ok(p:close().ok, "python ended on EOF")
+    t.eq(#carrying(mark), 0, "python gone")
+    healthy(t)
+  end,
+
+  ["a spawned program that dies mid-conversation says how, to receive and to send"] = function(t)
+    local p, mark = spawn(py("print(input(), flush=True)\nraise ValueError('boom')"))
+    p:send("first\n")
+    t.eq(p:receive(10), "first", "answered once")
+    local line, why = p:receive(10)
+    t.eq(line, nil, "no second line")
+    t.eq(why, "the process ended: exit code 1: ValueError: boom", "the reason names the exit and the last stderr line")
+    local ok, why2 = p:send("more\n")
+    t.eq({ ok, why2 }, { nil, why }, "send says the same")
+    local r = p:close()
+    t.eq({ r.kind, r.exit_code }, { "exit", 1 }, "close gives run's result")
+    t.match(r.stderr, "Traceback", "stderr kept")
+    t.eq(#carrying(mark), 0, "nothing left")
+    -- killed by a signal while hone waits for a line
+    p = spawn(sh("read -r l; kill -9 $$"))
+    p:send("go\n")
+    t.eq({ p:receive(10) }, { nil, "the process ended: killed by signal 9 (SIGKILL)" }, "a signal")
+    p:close()
+    -- a program that cannot start is a process that ended at once
+    p = exec.spawn({ argv = { "no-such-program-anywhere" } })
+    line, why = p:receive(10)
+    t.eq(line, nil, "no line")
+    t.match(why, "^the process ended: setup: cannot run no%-such%-program%-anywhere", "why")
+    t.eq(p:close().kind, "setup", "a setup result")
+    t.raises(function() exec.spawn({ argv = { "true" }, bogus = 1 }) end, "unknown option 'bogus'")
+  end,
+
+  ["a spawned program is held to its caps: a huge line, its lifetime, a program that ignores EOF"] = function(t)
+    local p, mark = spawn(sh("head -c 3000000 /dev/zero | tr '\\0' x; echo; sleep 1000", { line = 1000000 }))
+    local line, why = p:receive(10)
+    t.eq({ line, why }, { nil, "the process ended: stdout: a line passed the line cap (1000000 bytes)" }, "line cap")
+    t.eq(p:close().kind, "output", "an output result")
+    t.eq(#carrying(mark), 0, "stopped")
+    -- the default cap (16 MiB) lets 3 MB through, in one piece
+    p, mark = spawn(sh("head -c 3000000 /dev/zero | tr '\\0' x; echo; echo next"))
+    t.eq(#p:receive(10), 3000000, "a 3 MB line")
+    t.eq(p:receive(10), "next", "and the next")
+    p:close()
+    t.eq(#carrying(mark), 0, "closed")
+    -- the time cap is the program's whole life
+    local t0 = hone.now()
+    p, mark = spawn(sh("echo up; exec sleep 1000", { time = 1 }))
+    t.eq(p:receive(10), "up", "started")
+    t.eq({ p:receive() }, { nil, "the process ended: wall-clock time limit exceeded (1 s)" }, "lifetime cap")
+    t.ok(hone.now() - t0 < 5, "promptly: " .. (hone.now() - t0))
+    t.eq(p:close().kind, "timeout", "a timeout result")
+    t.eq(#carrying(mark), 0, "gone")
+    -- ignoring EOF: killed at close, after the grace
+    p, mark = spawn(sh("trap '' TERM; sleep 1000 & exec sleep 1001"))
+    t0 = hone.now()
+    local r = p:close(0.2)
+    t.eq({ r.ok, r.kind, r.message }, { false, "closed", "still running at close: stopped" }, "killed at close")
+    t.ok(hone.now() - t0 < 3, "within the grace and the stop: " .. (hone.now() - t0))
+    t.eq(#carrying(mark), 0, "nothing outlives close")
+  end,
+
+  ["a forgotten spawned process is closed by __close and by the garbage collector"] = function(t)
+    local mark
+    do
+      local p <close>, m = spawn(sh("sleep 1000 & echo up; exec sleep 1001"))
+      mark = m
+      t.eq(p:receive(10), "up", "started")
+      t.eq(#carrying(mark) > 0, true, "running")
+      t.eq(tostring(p):match("running"), "running", "tostring")
+    end
+    t.eq(#carrying(mark), 0, "__close ended it")
+    local p, m = spawn(sh("sleep 1000 & echo up; exec sleep 1001"))
+    t.eq(p:receive(10), "up", "started")
+    p = nil   -- luacheck: ignore 311
+    collectgarbage()
+    collectgarbage()
+    t.eq(#carrying(m), 0, "__gc ended it")
+    healthy(t)
   end,
 
   ["resource usage is measured"] = function(t)
