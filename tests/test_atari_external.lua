@@ -273,6 +273,59 @@ return {
       "names the cause")
   end,
 
+  ["the OCAtari bridge compiles, and speaks the protocol to a stand-in for OCAtari"] = function(t)
+    local bridge = ROOT .. "/tasks/atari/ocatari_bridge.py"
+    local dir = t.tmpdir()
+    local ok = os.execute(string.format("/usr/bin/python3 -c %s %s %s", t.sh_quote(
+      "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"),
+      t.sh_quote(bridge), t.sh_quote(dir .. "/bridge.pyc")))
+    t.ok(ok, "py_compile")
+    -- not ALE: a few lines with OCAtari's surface, enough to run the bridge's own code
+    local stand_in = [[
+class Obj:
+    def __init__(self, category, x, y):
+        self.category, self.x, self.y, self.w, self.h, self.dx, self.dy = category, x, y, 7, 10, 0, 0
+class Ale:
+    def lives(self): return 3
+class Unwrapped:
+    ale = Ale()
+    def get_action_meanings(self): return ["NOOP", "FIRE", "RIGHT", "LEFT"]
+class OCAtari:
+    def __init__(self, env_name, **kwargs):
+        assert env_name == "ALE/SpaceInvaders-v5" and kwargs["repeat_action_probability"] == 0.0, env_name
+        self.unwrapped = Unwrapped()
+    def reset(self, seed=None):
+        if seed == 13: raise RuntimeError("unlucky seed")
+        self.t, self.x = 0, 40 + seed
+        self.objects = [Obj("Player", self.x, 185), Obj("NoObject", 0, 0)]
+        return None, {}
+    def step(self, action):
+        self.t += 1
+        self.x += {2: 1, 3: -1}.get(action, 0)
+        self.objects = [Obj("Player", self.x, 185), Obj("NoObject", 0, 0)]
+        return None, 5.0 if action == 1 else 0.0, False, self.t >= 3, {}
+]]
+    local function open()
+      return external.open({ command = { "python3", "ocatari_bridge.py", "space_invaders" }, name = "space_invaders",
+        files = { ["ocatari_bridge.py"] = bridge, ["ocatari/__init__.py"] = { text = "" },
+                  ["ocatari/core.py"] = { text = stand_in } }, env = { PYTHONPATH = "." }, timeout = 20 })
+    end
+    local env = open()
+    env:reset(2)
+    t.eq({ env:actions(), env:max_steps(), env:lives() }, { { "NOOP", "FIRE", "RIGHT", "LEFT" }, 27000, 3 }, "reset")
+    t.eq(env:objects(), { { category = "Player", x = 42, y = 185, w = 7, h = 10, dx = 0, dy = 0 } },
+      "NoObject left out")
+    t.eq({ env:step("FIRE") }, { 5, false }, "a float reward read as an integer")
+    t.eq({ env:step("RIGHT") }, { 0, false }, "moves")
+    t.eq({ env:objects()[1].x, env:score() }, { 43, 5 }, "the score adds up")
+    t.eq({ env:step("NOOP") }, { 0, true }, "truncated is done")
+    local r = env:close()
+    t.ok(r.ok, "ended on close: " .. tostring(r.message))
+    env = open()
+    t.match(env_error(t, function() env:reset(13) end),
+      "^external env space_invaders: reset: the environment reports an error: RuntimeError: unlucky seed$", "error")
+  end,
+
   ["an environment that fails ends the run with its reason"] = function(t)
     local db = t.tmpdir() .. "/f.db"
     local code, out, err = t.hone(string.format("run atari/pong --artifact reference --db %s --set steps=1 " ..
