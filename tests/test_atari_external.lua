@@ -210,6 +210,7 @@ return {
     env:close(0)
     t.eq(external.words([[python3 /a/b.py 'space invaders' "x y" a\ b]]),
       { "python3", "/a/b.py", "space invaders", "x y", "a b" }, "command words")
+    t.match(env_error(t, function() external.words("python3 'x") end), "unbalanced '", "a quote left open")
   end,
 
   ["an Atari run through the protocol records the built-in engine's scores"] = function(t)

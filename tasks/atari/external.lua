@@ -76,7 +76,7 @@ function M.words(text)
     end
     i = i + 1
   end
-  if quote then error("unbalanced " .. quote .. " in '" .. text .. "'", 0) end
+  if quote then M.fail(string.format("external env: the command has an unbalanced %s: %s", quote, text)) end
   if word then words[#words + 1] = word end
   return words
 end
