@@ -187,3 +187,31 @@ do
   loop_support.shutdown()
   os.execute("rm -rf " .. loop_dir)
 end
+
+-- External environments: a line round trip with a spawned program, and hone's own engines
+-- served over the JSON-lines protocol (tests/atari_env_server.lua) to the Lua episode loop,
+-- next to the same policy through hone.atari.episode.
+local echo = exec.spawn({ argv = { "sh", "-c", "while read -r l; do echo \"$l\"; done" } })
+local trip = time(5000, function()
+  echo:send("x\n")
+  echo:receive(10)
+end)
+echo:close()
+print(string.format("spawned process: send + receive of one line %.0f us (sh read/echo)", trip))
+local external = dofile(hone.root .. "/tasks/atari/external.lua")
+for _, name in ipairs({ "pong", "freeway" }) do
+  local command = { hone.executable, "lua", hone.root .. "/tests/atari_env_server.lua", name }
+  local env = external.open({ command = command, readable = { hone.root }, name = name })
+  local policy <close> = hone.sandbox.lua.new({})
+  policy:load(trivial)
+  local steps, done, t1 = 3000, 0, hone.now()
+  env:reset(1)
+  while done < steps do
+    if env:done() then env:reset() end
+    done = done + external.episode(env, policy, "policy", steps - done).steps
+  end
+  local rate = steps / (hone.now() - t1)
+  env:close()
+  print(string.format("atari %-8s through the protocol: %4.1f k steps/s (episode loop in Lua, server in the process " ..
+    "sandbox); built-in episode %4.0f k steps/s", name, rate / 1e3, episode_rate(name, 40000) / 1e3))
+end

@@ -151,10 +151,12 @@ local function load_module(kind, path)
   return mod
 end
 
--- "3" -> 3, "true" -> true, else the text; checked against the default's type.
+-- "3" -> 3, "true" -> true, else the text; checked against the default's type. A parameter
+-- whose default is text takes any text (a command line may well read "3").
 local function coerce(key, text, default)
   local v
-  if text == "true" then v = true
+  if type(default) == "string" then v = text
+  elseif text == "true" then v = true
   elseif text == "false" then v = false
   else v = math.tointeger(tonumber(text)) or tonumber(text) or text end
   if default ~= nil and type(default) ~= type(v) then
