@@ -99,6 +99,8 @@ svg.chart .marker-label{fill:#424a53;font-size:11px;paint-order:stroke;stroke:#f
 #failure-table td:nth-child(-n+2){white-space:nowrap}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0 14px}
 caption{text-align:left;color:var(--muted);font-size:12.5px;padding-bottom:4px}
+p.caption{color:var(--muted);font-size:12.5px;margin:0}
+#tables h3{margin-top:18px}
 th,td{padding:5px 12px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{font-weight:600;background:var(--card)}
 td.num,th.num{text-align:right}
@@ -552,7 +554,7 @@ local function batching_section(d)
       series = { { name = "H", color = "#D55E00", kind = "step", points = h_pts } } }),
       "Only episodic tasks (the games) use H; other tasks record the parameter and ignore it.")
   else
-    out[#out + 1] = "<p class=\"empty\">No horizon: this task learns from minibatches, not episodes.</p>"
+    out[#out + 1] = "<p class=\"empty\">No horizon recorded.</p>"
   end
   out[#out + 1] = "</div>\n"
   local rows, last = {}, nil
@@ -715,9 +717,10 @@ end
 -- Sweep report ---------------------------------------------------------------------------
 
 local METRIC_TEXT = {
-  test = "held-out test of the best-on-validation candidate (the paper's protocol)",
-  validation = "best validation score",
-  final_test = "held-out test of the final candidate",
+  test = { "Held-out test of the best candidate on validation", "the paper's protocol: validation picks the " ..
+    "candidate, test scores it" },
+  validation = { "Best validation", "what the loop selected on: optimistic, since it was chosen on it" },
+  final_test = { "Held-out test of the final candidate", "where the run ended, rather than its best" },
 }
 
 local function sweep_table(tr, sweep, metric)
@@ -739,9 +742,10 @@ local function sweep_table(tr, sweep, metric)
     end
     rows[i] = row
   end
-  return html_table({ id = "table-" .. metric, class = "sweep-table", head = head, rows = rows,
-    caption = esc(string.format("%s: %s; mean ± standard error over seeds (runs); ★ best in its column",
-      metric, METRIC_TEXT[metric])) }), s
+  local text = METRIC_TEXT[metric]
+  return string.format("<h3>%s</h3><p class=\"caption\">%s (metric <code>%s</code>); mean ± standard error over " ..
+    "seeds (number of runs); ★ best in its column</p>\n", esc(text[1]), esc(text[2]), esc(metric)) ..
+    html_table({ id = "table-" .. metric, class = "sweep-table", head = head, rows = rows }), s
 end
 
 -- Per row and task: validation per step, averaged over the row's runs, with its standard error.
@@ -788,8 +792,8 @@ function M.sweep_html(tr, sweep)
   local artifacts = {}
   for i, a in ipairs(spec.artifacts or {}) do artifacts[i] = a or "(default)" end
   local out = {
-    string.format("<header id=\"summary\"><h1>Sweep %s</h1>\n<p class=\"sub\">%d cells x seeds, one run " ..
-      "each</p>\n", esc(sweep.name), #sweep_mod.cells(spec)),
+    string.format("<header id=\"summary\"><h1>Sweep %s</h1>\n<p class=\"sub\">%d runs: every cell of the grid " ..
+      "once per seed</p>\n", esc(sweep.name), #sweep_mod.cells(spec)),
     meta({ { "status", esc(sweep.status) }, { "runs", esc(table.concat(counts, ", ")) },
       { "created", esc(when(sweep.created_at)) },
       { "finished", esc(when(sweep.finished_at) .. duration(seconds_between(sweep.created_at, sweep.finished_at))) },
@@ -797,16 +801,15 @@ function M.sweep_html(tr, sweep)
       { "recipes", esc(table.concat(spec.recipes or {}, ", ")) },
       { "starting artifacts", esc(table.concat(artifacts, ", ")) }, { "seeds", esc(table.concat(seeds, ", ")) } }),
     "<p class=\"chips\">" .. table.concat(grid, " ") .. "</p>\n</header>\n",
-    "<section id=\"tables\"><h2>Tables</h2>\n<p class=\"lead\">One row per cell (what varies across the grid), " ..
-    "one column per task; the best mean of each column is highlighted.</p>\n",
   }
-  local summary
+  -- the curves first: they are what a reader looks at; the tables give the exact numbers
+  local tables, summary = {}, nil
   for _, metric in ipairs({ "test", "validation", "final_test" }) do
     local html, s = sweep_table(tr, sweep, metric)
-    out[#out + 1] = html
+    tables[#tables + 1] = html
     summary = summary or s
   end
-  out[#out + 1] = "</section>\n<section id=\"curves\"><h2>Validation over steps</h2>\n<p class=\"lead\">Each " ..
+  out[#out + 1] = "<section id=\"curves\"><h2>Validation over steps</h2>\n<p class=\"lead\">Each " ..
     "line is a cell: the validation score of each step's candidate, averaged over its seeds; the band is ± one " ..
     "standard error (none where only one run has that step). Step 0 is the starting artifact.</p>\n"
   local colors = {}
@@ -821,7 +824,9 @@ function M.sweep_html(tr, sweep)
       width = 1076, height = 320, x_label = "step", y_label = "validation", series = series,
       y_min = unit and 0 or nil, y_max = unit and 1 or nil }))
   end
-  out[#out + 1] = "</section>\n"
+  out[#out + 1] = "</section>\n<section id=\"tables\"><h2>Tables</h2>\n<p class=\"lead\">One row per cell " ..
+    "(what varies across the grid), one column per task; the best mean of each column is highlighted.</p>\n" ..
+    table.concat(tables) .. "</section>\n"
   local rows = {}
   for _, c in ipairs(tr.db:query("SELECT c.cell, c.seed, c.run_id, c.status, c.error, " ..
       "(SELECT max(validation_score) FROM steps s WHERE s.run_id = c.run_id) AS best " ..
