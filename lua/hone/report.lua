@@ -92,9 +92,6 @@ figcaption{color:var(--muted);font-size:12.5px;margin-top:2px}
 svg.chart{display:block;width:100%;height:auto}
 svg.chart text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;font-size:11px;fill:#57606a}
 svg.chart .axis-label{font-size:11.5px;fill:#424a53}
-svg.chart .grid{stroke:#eaeef2}
-svg.chart .axis{stroke:#8c959f}
-svg.chart .marker{stroke:#6e7781;stroke-dasharray:4 3}
 svg.chart .marker-label{fill:#424a53;font-size:11px;paint-order:stroke;stroke:#fff;stroke-width:3px}
 #failure-table td:nth-child(-n+2){white-space:nowrap}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0 14px}
@@ -204,6 +201,12 @@ end
 
 local function num(x) return string.format("%.1f", x) end
 
+-- A styled SVG line; the stroke is given inline too, so the chart reads without the CSS.
+local function svg_line(class, stroke, x1, x2, y1, y2, dashed)
+  return string.format("<line class=\"%s\" stroke=\"%s\"%s x1=\"%s\" x2=\"%s\" y1=\"%s\" y2=\"%s\"/>", class, stroke,
+    dashed and " stroke-dasharray=\"4 3\"" or "", num(x1), num(x2), num(y1), num(y2))
+end
+
 -- An SVG chart of numbered steps (or any numeric x). opts:
 --   id, width (620), height (260), x_label, y_label
 --   series = {{name, color, kind = "line" | "step" | "bar", points = {{x, y, hollow, title}},
@@ -216,7 +219,16 @@ local function num(x) return string.format("%.1f", x) end
 -- <title> tooltip, so a reader can hover and a test can count.
 function M.chart(opts)
   local W, H = opts.width or 620, opts.height or 260
-  local left, right, top, bottom = 54, 16, 30, 42
+  local left, right, bottom = 54, 16, 42
+  -- the legend goes in rows above the plot, as many as the names need
+  local legend, row, lx = {}, 0, left
+  for _, s in ipairs(opts.series) do
+    local w = 19 + 7 * (utf8.len(s.name) or #s.name) + 18
+    if lx + w > W - right and lx > left then row, lx = row + 1, left end
+    legend[#legend + 1] = { series = s, x = lx, y = 13 + row * 16 }
+    lx = lx + w
+  end
+  local top = 30 + row * 16
   local xs, ys, has_bars = {}, {}, false
   for _, s in ipairs(opts.series) do
     has_bars = has_bars or s.kind == "bar"
@@ -260,12 +272,11 @@ function M.chart(opts)
   local function Y(y) return top + (1 - (y - ymin) / (ymax - ymin)) * ph end
 
   local out = { string.format("<svg class=\"chart\" id=\"%s\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" " ..
-    "role=\"img\" aria-label=\"%s\">", esc(opts.id), W, H, W, H,
+    "role=\"img\" aria-label=\"%s\" font-size=\"11\" font-family=\"sans-serif\">", esc(opts.id), W, H, W, H,
     esc(opts.title or opts.id)) }
   for _, t in ipairs(yticks) do
     local y = Y(t[1])
-    out[#out + 1] = string.format("<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%s\" y2=\"%s\"/>", left,
-      W - right, num(y), num(y))
+    out[#out + 1] = svg_line("grid", "#eaeef2", left, W - right, y, y)
     out[#out + 1] = string.format("<text x=\"%d\" y=\"%s\" text-anchor=\"end\">%s</text>", left - 6,
       num(y + 3.5), esc(t[2]))
   end
@@ -276,10 +287,8 @@ function M.chart(opts)
         H - bottom + 15, tick_text(v, xstep))
     end
   end
-  out[#out + 1] = string.format("<line class=\"axis\" x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>", left, W - right,
-    H - bottom, H - bottom)
-  out[#out + 1] = string.format("<line class=\"axis\" x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>", left, left, top,
-    H - bottom)
+  out[#out + 1] = svg_line("axis", "#8c959f", left, W - right, H - bottom, H - bottom)
+  out[#out + 1] = svg_line("axis", "#8c959f", left, left, top, H - bottom)
   if opts.x_label then
     out[#out + 1] = string.format("<text class=\"axis-label\" x=\"%s\" y=\"%d\" text-anchor=\"middle\">%s</text>",
       num(left + (W - left - right) / 2), H - 8, esc(opts.x_label))
@@ -323,8 +332,7 @@ function M.chart(opts)
   end
   for _, m in ipairs(opts.markers or {}) do
     local x = X(m[1])
-    out[#out + 1] = string.format("<line class=\"marker\" x1=\"%s\" x2=\"%s\" y1=\"%d\" y2=\"%d\"/>", num(x), num(x),
-      top, H - bottom)
+    out[#out + 1] = svg_line("marker", "#6e7781", x, x, top, H - bottom, true)
     -- labelled low in the plot: learning curves rise, so the bottom is usually free
     local anchor = x > W * 0.7 and "end" or "start"
     out[#out + 1] = string.format("<text class=\"marker-label\" x=\"%s\" y=\"%d\" text-anchor=\"%s\">%s</text>",
@@ -339,18 +347,14 @@ function M.chart(opts)
       end
     end
   end
-  -- the legend, in a row above the plot
-  local lx = left
-  for _, s in ipairs(opts.series) do
-    if not s.no_legend then
-      local swatch = s.kind == "bar"
-        and string.format("<rect x=\"%d\" y=\"8\" width=\"12\" height=\"10\" fill=\"%s\"/>", lx, s.color)
-        or string.format("<line x1=\"%d\" x2=\"%d\" y1=\"13\" y2=\"13\" stroke=\"%s\" stroke-width=\"2.5\"%s/>",
-          lx, lx + 14, s.color, s.dashed and " stroke-dasharray=\"4 3\"" or "")
-      out[#out + 1] = string.format("<g class=\"legend\">%s<text x=\"%d\" y=\"17\">%s</text></g>", swatch, lx + 19,
-        esc(s.name))
-      lx = lx + 19 + 7 * #s.name + 18
-    end
+  for _, item in ipairs(legend) do
+    local s, x, y = item.series, item.x, item.y
+    local swatch = s.kind == "bar"
+      and string.format("<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"10\" fill=\"%s\"/>", x, y - 5, s.color)
+      or string.format("<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2.5\"%s/>",
+        x, x + 14, y, y, s.color, s.dashed and " stroke-dasharray=\"4 3\"" or "")
+    out[#out + 1] = string.format("<g class=\"legend\">%s<text x=\"%d\" y=\"%d\">%s</text></g>", swatch, x + 19,
+      y + 4, esc(s.name))
   end
   out[#out + 1] = "</svg>"
   return table.concat(out)
@@ -768,7 +772,8 @@ local function curves(tr, s, task, colors)
         fmt(mean), se and fmt(se) or "n/a", n) }
       band[#band + 1] = { step, mean - (se or 0), mean + (se or 0) }
     end
-    series[#series + 1] = { name = rk, color = colors[i], points = pts, band = band }
+    -- past the palette's last colour, lines repeat colours but dashed
+    series[#series + 1] = { name = rk, color = colors[i], points = pts, band = band, dashed = i > #M.PALETTE }
   end
   return series
 end
