@@ -209,10 +209,11 @@ end
 
 -- An SVG chart of numbered steps (or any numeric x). opts:
 --   id, width (620), height (260), x_label, y_label
---   series = {{name, color, kind = "line" | "step" | "bar", points = {{x, y, hollow, title}},
+--   series = {{name, color, kind = "line" | "step" | "bar", points = {{x, y, hollow, big, title}},
 --              band = {{x, lo, hi}} (a translucent polygon, e.g. mean +- se), dashed}}
 --     bar series at the same x are stacked in their order.
---   y_min, y_max (default: from the data, with 0 included for bars), y_ticks = {{value, text}}
+--   y_min, y_max (default: from the data, with 0 included for bars), integer_y (whole ticks),
+--   y_ticks = {{value, text}}
 --     (replaces the automatic ticks: e.g. a horizon that may be the text "episode"),
 --   markers = {{x, label}}: dashed vertical lines, e.g. the best step.
 -- Every point is a <circle class="pt" data-series="NAME"> (bars a <rect class="bar">) with a
