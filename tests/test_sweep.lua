@@ -87,6 +87,12 @@ return {
     t.eq(code, 0, "a first sweep")
     local _, _, err = t.hone("sweep --name same --task toy --set steps=2 --optimizer baseline --db " .. db)
     t.match(err, "sweep 'same' exists with another grid", "a name is one grid")
+    -- a relative store (the default hone.db): every run finds it from its own folder
+    local p = io.popen(string.format("cd %s && %s sweep --name rel --task toy --set steps=1 --optimizer baseline " ..
+      "2>/dev/null", t.sh_quote(dir), t.sh_quote(hone.executable)))
+    local out5 = p:read("a")
+    t.ok(p:close(), "a sweep into ./hone.db")
+    t.match(out5, "sweep rel: 1 runs finished now, 0 before, 0 failed", "its run finished")
     local c4, _, err4 = t.hone("table same --metric speed --db " .. db)
     t.eq(c4, 2, "bad metric")
     t.match(err4, "unknown metric 'speed'", "message")

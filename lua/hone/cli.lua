@@ -1,4 +1,4 @@
--- The command line: `hone run|runs|show|lua|help|version`. Expected failures (bad flags,
+-- The command line: `hone run|runs|show|replay|sweep|table|report|data|lua|help|version`. Expected failures (bad flags,
 -- missing files, Lua errors in tasks and recipes) print one line and exit 2.
 local hone = require("hone")
 local baseline = require("hone.baseline")
@@ -20,6 +20,10 @@ commands:
                  [--grid KEY=V1,V2]... [--set KEY=V]... [--seeds 1,2,3] [--jobs N] and the
                  LLM flags of run (given to every run); --resume NAME finishes a killed one
   table SWEEP    mean +- standard error per cell and task (--metric test|validation|final_test)
+  report RUN|SWEEP -o FILE
+                 one self-contained HTML file: curves, B and H, cost, failures, every step's
+                 diff and reasoning; for a sweep its tables and curves with error bands.
+                 A number is a run id; sweep:ID (or sweep:NAME) a sweep; anything else a sweep name
   data TASK      download a task's public data set (bbeh) into $HONE_DATA, else ~/.cache/hone/data
   lua FILE ...   run a Lua script with the hone module (tests, experiments)
   help           this text;  version: hone's version
@@ -72,6 +76,7 @@ local FLAGS = {
             model = "string", ["task-llm"] = "string", ["task-llm-url"] = "string", ["llm-cache"] = "string",
             ["llm-concurrency"] = "integer", budget = "string", optimizer = "string", set = "list" },
   table = { db = "string", metric = "string" },
+  report = { db = "string", output = "string" },
   show = { db = "string", calls = "boolean", step = "integer" },
   replay = { db = "string", quiet = "boolean" },
   data = {},
@@ -83,6 +88,7 @@ local function parse(command, argv, first)
   local i = first
   while i <= #argv do
     local a = argv[i]
+    if a == "-o" and spec.output then a = "--output" end   -- the one short flag: like cc -o
     local name, inline = a:match("^%-%-([%w%-]+)=(.*)$")
     if not name then name = a:match("^%-%-([%w%-]+)$") end
     if name then
@@ -588,6 +594,11 @@ function commands.sweep(argv)
   local jobs = flags.jobs or 1
   if jobs < 1 or jobs > 64 then fail("--jobs takes a number in [1, 64]") end
   local path = db_path(flags)
+  if path:sub(1, 1) ~= "/" then   -- each run starts in a folder of its own: give it the whole path
+    local p = io.popen("pwd")
+    path = p:read("l") .. "/" .. path
+    p:close()
+  end
   local ok, tr = pcall(trace_mod.open, path)
   if not ok then fail(tostring(tr)) end
   local spec
@@ -650,6 +661,35 @@ function commands.table(argv)
   tr:close()
   if not ok then fail(tostring(lines)) end
   for _, line in ipairs(lines) do print(line) end
+  return 0
+end
+
+local report_mod = require("hone.report")
+
+-- `hone report RUN|SWEEP -o FILE`: a number is a run, `sweep:X` the sweep with id or name X,
+-- anything else a sweep name.
+function commands.report(argv)
+  local flags, pos = parse("report", argv, 2)
+  if #pos ~= 1 then fail("report takes one RUN id or SWEEP name (see hone --help)") end
+  if not flags.output then fail("report needs -o FILE (the HTML file to write)") end
+  local tr = open_existing(flags)
+  local target, html, what = pos[1]
+  local run_id = math.tointeger(tonumber(target))
+  if run_id and target:match("^%d+$") then
+    html = report_mod.run_html(tr, run_id)
+    if not html then tr:close() fail(string.format("no run %d in %s", run_id, db_path(flags))) end
+    what = "run " .. run_id
+  else
+    local name = target:match("^sweep:(.+)$")
+    local sweep = sweep_mod.find(tr, name or target)   -- a name that is not a number matches no id
+    if not sweep then tr:close() fail(string.format("no sweep '%s' in %s", name or target, db_path(flags))) end
+    html = report_mod.sweep_html(tr, sweep)
+    what = "sweep " .. sweep.name
+  end
+  tr:close()
+  local ok, err = report_mod.write(flags.output, html)
+  if not ok then fail(string.format("cannot write the report to %s: %s", flags.output, err)) end
+  print(string.format("report of %s: %s (%d bytes)", what, flags.output, #html))
   return 0
 end
 

@@ -159,7 +159,8 @@ local METRICS = {
 }
 M.METRICS = METRICS
 
-local function stats(xs)
+-- mean, standard error (nil for one value) and count of a list of numbers; nil if empty.
+function M.stats(xs)
   local n, sum = #xs, 0
   for _, x in ipairs(xs) do sum = sum + x end
   if n == 0 then return nil end
@@ -168,18 +169,22 @@ local function stats(xs)
   local se = n > 1 and math.sqrt(ss / (n - 1)) / math.sqrt(n) or nil
   return mean, se, n
 end
+local stats = M.stats
 
--- The table of a sweep as rows of text: one row per (recipe, artifact, parameters), one
--- column per task, "mean +- se (n)"; the best mean of each column marked with '*'.
-function M.table(tr, sweep, metric)
-  local sql = METRICS[metric or "test"]
+-- The numbers behind a sweep's table. A row is named by what varies ("fixed batch_size=3");
+-- what every cell shares is listed once in `fixed`. Returns {metric, fixed = {"k=v"...},
+-- rows = {label...}, cols = {task...}, scores = {[row][task] = {number...}},
+-- runs = {[row][task] = {run id...}} (finished runs, in seed order), best = {[task] = mean}}.
+function M.summary(tr, sweep, metric)
+  metric = metric or "test"
+  local sql = METRICS[metric]
   if not sql then error("unknown metric '" .. tostring(metric) .. "' (test, validation, final_test)", 0) end
-  -- a row is named by what varies; what every cell shares goes in the heading
   local spec, varies, fixed = json.decode(sweep.spec), {}, {}
   for _, axis in ipairs(spec.grid or {}) do
     if #axis[2] > 1 then varies[axis[1]] = true else fixed[#fixed + 1] = axis[1] .. "=" .. tostring(axis[2][1]) end
   end
-  local rows, row_order, cols, col_order = {}, {}, {}, {}
+  local s = { metric = metric, fixed = fixed, rows = {}, cols = {}, scores = {}, runs = {}, best = {} }
+  local seen_col = {}
   for _, c in ipairs(tr.db:query("SELECT cell, seed, run_id, status FROM sweep_cells WHERE sweep_id = ? ORDER BY id",
       sweep.id)) do
     local cell = json.decode(c.cell)
@@ -190,35 +195,45 @@ function M.table(tr, sweep, metric)
     if cell.artifact then label[#label + 1] = cell.artifact end
     for _, k in ipairs(keys) do label[#label + 1] = k .. "=" .. tostring(cell.params[k]) end
     local rk = table.concat(label, " ")
-    if not rows[rk] then rows[rk], row_order[#row_order + 1] = {}, rk end
-    if not cols[cell.task] then cols[cell.task], col_order[#col_order + 1] = true, cell.task end
-    rows[rk][cell.task] = rows[rk][cell.task] or {}
-    local v = FINISHED[c.status] and c.run_id and tr.db:query(sql, c.run_id)[1]
-    if v and v.score then table.insert(rows[rk][cell.task], v.score) end
-  end
-  local best = {}
-  for _, task in ipairs(col_order) do
-    for _, rk in ipairs(row_order) do
-      local mean = stats(rows[rk][task] or {})
-      if mean and (best[task] == nil or mean > best[task]) then best[task] = mean end
+    if not s.scores[rk] then s.scores[rk], s.runs[rk], s.rows[#s.rows + 1] = {}, {}, rk end
+    if not seen_col[cell.task] then seen_col[cell.task], s.cols[#s.cols + 1] = true, cell.task end
+    s.scores[rk][cell.task] = s.scores[rk][cell.task] or {}
+    s.runs[rk][cell.task] = s.runs[rk][cell.task] or {}
+    if FINISHED[c.status] and c.run_id then
+      table.insert(s.runs[rk][cell.task], c.run_id)
+      local v = tr.db:query(sql, c.run_id)[1]
+      if v and v.score then table.insert(s.scores[rk][cell.task], v.score) end
     end
   end
+  for _, task in ipairs(s.cols) do
+    for _, rk in ipairs(s.rows) do
+      local mean = stats(s.scores[rk][task] or {})
+      if mean and (s.best[task] == nil or mean > s.best[task]) then s.best[task] = mean end
+    end
+  end
+  return s
+end
+
+-- The table of a sweep as rows of text: one row per (recipe, artifact, parameters), one
+-- column per task, "mean +- se (n)"; the best mean of each column marked with '*'.
+function M.table(tr, sweep, metric)
+  local s = M.summary(tr, sweep, metric)
   local width = 4
-  for _, rk in ipairs(row_order) do width = math.max(width, #rk) end
+  for _, rk in ipairs(s.rows) do width = math.max(width, #rk) end
   local lines = { string.format("sweep %s: %s per run (held-out test is the paper's protocol), mean +- standard " ..
-    "error over seeds (runs); * best in its column", sweep.name, metric or "test") }
-  if #fixed > 0 then lines[#lines + 1] = "every cell: " .. table.concat(fixed, " ") end
+    "error over seeds (runs); * best in its column", sweep.name, s.metric) }
+  if #s.fixed > 0 then lines[#lines + 1] = "every cell: " .. table.concat(s.fixed, " ") end
   local head = { string.format("%-" .. width .. "s", "cell") }
-  for _, task in ipairs(col_order) do head[#head + 1] = string.format("%-24s", task) end
+  for _, task in ipairs(s.cols) do head[#head + 1] = string.format("%-24s", task) end
   lines[#lines + 1] = table.concat(head, "  ")
-  for _, rk in ipairs(row_order) do
+  for _, rk in ipairs(s.rows) do
     local line = { string.format("%-" .. width .. "s", rk) }
-    for _, task in ipairs(col_order) do
-      local mean, se, n = stats(rows[rk][task] or {})
+    for _, task in ipairs(s.cols) do
+      local mean, se, n = stats(s.scores[rk][task] or {})
       local text = "-"
       if mean then
         text = string.format("%.3f +- %s (%d)%s", mean, se and string.format("%.3f", se) or "n/a", n,
-          mean == best[task] and " *" or "")
+          mean == s.best[task] and " *" or "")
       end
       line[#line + 1] = string.format("%-24s", text)
     end
