@@ -135,7 +135,7 @@ end
 local function locate(kind, name)
   local tried = {}
   local candidates = kind == "task"
-    and { hone.root .. "/tasks/" .. name .. "/task.lua", name .. "/task.lua", name }
+    and { hone.root .. "/tasks/" .. name .. "/task.lua", "tasks/" .. name .. "/task.lua", name .. "/task.lua", name }
     or { hone.root .. "/recipes/" .. name .. ".lua", name }
   for _, path in ipairs(candidates) do
     tried[#tried + 1] = path
@@ -594,11 +594,10 @@ function commands.sweep(argv)
   local jobs = flags.jobs or 1
   if jobs < 1 or jobs > 64 then fail("--jobs takes a number in [1, 64]") end
   local path = db_path(flags)
-  if path:sub(1, 1) ~= "/" then   -- each run starts in a folder of its own: give it the whole path
-    local p = io.popen("pwd")
-    path = p:read("l") .. "/" .. path
-    p:close()
-  end
+  local p = io.popen("pwd")
+  local cwd = p:read("l")
+  p:close()
+  if path:sub(1, 1) ~= "/" then path = cwd .. "/" .. path end
   local ok, tr = pcall(trace_mod.open, path)
   if not ok then fail(tostring(tr)) end
   local spec
@@ -642,7 +641,7 @@ function commands.sweep(argv)
   local sweep
   ok, sweep = pcall(sweep_mod.open, tr, spec)
   if not ok then tr:close() fail(tostring(sweep)) end
-  local counts = sweep_mod.execute(tr, sweep, { bin = hone.executable, db = path, jobs = jobs,
+  local counts = sweep_mod.execute(tr, sweep, { bin = hone.executable, db = path, jobs = jobs, cwd = cwd,
     run_flags = spec.run_flags, log = function(line) io.stdout:write(line, "\n") io.stdout:flush() end })
   for _, line in ipairs(sweep_mod.table(tr, sweep, "test")) do print(line) end
   tr:close()

@@ -115,7 +115,7 @@ local function argv(opts, cell_row, cell)
   return a
 end
 
--- Runs every cell not finished yet, at most opts.jobs at once. opts: {bin, db, jobs,
+-- Runs every cell not finished yet, at most opts.jobs at once. opts: {bin, db, jobs, cwd,
 -- run_flags, log}. Returns counts {done, failed, skipped}.
 function M.execute(tr, sweep, opts)
   local todo = tr.db:query("SELECT id, cell, seed FROM sweep_cells WHERE sweep_id = ? AND status NOT IN " ..
@@ -125,7 +125,8 @@ function M.execute(tr, sweep, opts)
   for _, k in ipairs(M.PASSED_ENV) do env[k] = os.getenv(k) end
   local specs = {}
   for i, row in ipairs(todo) do
-    specs[i] = { argv = argv(opts, row, json.decode(row.cell)), raw = true, env = env,
+    -- in the sweep's own folder, where relative tasks, recipes and stores are found
+    specs[i] = { argv = argv(opts, row, json.decode(row.cell)), raw = true, env = env, dir = opts.cwd,
                  time = 30 * 24 * 3600, output = 1 << 20 }
   end
   opts.log(string.format("sweep %s: %d runs, %d finished before, %d to run, %d at once", sweep.name, total,
