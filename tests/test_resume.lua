@@ -322,6 +322,26 @@ return {
     t.match(err, "^hone: run 2 is a replay of run 1", "message")
   end,
 
+  ["a run stopped by its budget resumes only with a larger one, the calls spent counted"] = function(t)
+    local server = t.llm_server()
+    server:script({ pick = "hash", replies = REPLIES })
+    local db = t.tmpdir() .. "/b.db"
+    local base = string.format("--llm-url %s --model scripted --db %s", server.url, db)
+    local code, out = t.hone(string.format("run toy %s --set steps=6 --budget calls=3", base))
+    t.eq(code, 1, "stopped by the budget")
+    t.match(out, "LLM budget spent: calls 3 of 3", "message")
+    local _, steps = status(db)
+    local sent = #server:requests()
+    code, out = t.hone("resume 1 --db " .. db)
+    t.eq(code, 1, "the same budget: still spent")
+    t.match(out, "run 1 stopped %(budget%): LLM budget spent: calls 3 of 3", "the calls before count")
+    t.eq({ status(db) }, { "budget", steps }, "no step added")
+    t.eq(#server:requests(), sent, "nothing asked")
+    code, out = t.hone("resume 1 --budget calls=40 --db " .. db)
+    t.eq(code, 0, "a larger budget (" .. out .. ")")
+    t.eq({ status(db) }, { "done", 7 }, "finished: steps 0..6")
+  end,
+
   ["SIGTERM and SIGINT stop a run between steps, status interrupted; resume finishes it"] = function(t)
     local server = t.llm_server()
     local fast = { content = json.encode({ reasoning = "r", suggestion = { price = price("  return 12") } }) }
