@@ -3,6 +3,7 @@
 */
 #include "host.h"
 #include "atari_lua.h"
+#include "interrupt.h"
 #include "json.h"
 #include "llm.h"
 #include "sandbox_exec.h"
@@ -13,6 +14,7 @@
 #include <lualib.h>
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,21 @@ static int l_isatty(lua_State *L) {
     return 1;
 }
 
+/* hone.catch_interrupts(): from now on SIGINT and SIGTERM set a flag (interrupt.h). */
+static int l_catch_interrupts(lua_State *L) {
+    (void)L;
+    hone_interrupt_catch();
+    return 0;
+}
+
+/* hone.interrupted() -> nil | "SIGINT" | "SIGTERM" */
+static int l_interrupted(lua_State *L) {
+    int sig = hone_interrupted();
+    if (!sig) return 0;
+    lua_pushstring(L, sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal");
+    return 1;
+}
+
 static int open_hone(lua_State *L) {
     const char *root = lua_tostring(L, lua_upvalueindex(1));
     lua_newtable(L);
@@ -83,6 +100,8 @@ static int open_hone(lua_State *L) {
     hone_open_atari(L);  lua_setfield(L, -2, "atari");
     lua_pushcfunction(L, l_now);      lua_setfield(L, -2, "now");
     lua_pushcfunction(L, l_isatty);   lua_setfield(L, -2, "isatty");
+    lua_pushcfunction(L, l_catch_interrupts); lua_setfield(L, -2, "catch_interrupts");
+    lua_pushcfunction(L, l_interrupted);      lua_setfield(L, -2, "interrupted");
     lua_pushliteral(L, HONE_VERSION); lua_setfield(L, -2, "version");
     lua_pushstring(L, root);          lua_setfield(L, -2, "root");
     char exe[PATH_MAX];

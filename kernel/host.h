@@ -6,7 +6,9 @@
 ** package.path, and preloads `hone`, a table of the kernel's capabilities:
 ** hone.json, hone.store, hone.llm, hone.sandbox.lua, hone.sandbox.exec, hone.atari (the
 ** Atari engines, tasks/atari/atari_lua.h), hone.now() (monotonic seconds), hone.isatty(fd),
-** hone.version, hone.root and hone.executable (this binary's path).
+** hone.version, hone.root and hone.executable (this binary's path), and
+** hone.catch_interrupts() / hone.interrupted() -> nil | "SIGINT" | "SIGTERM": the flag of
+** interrupt.h, which a run installs and its loop polls.
 */
 #ifndef HONE_HOST_H
 #define HONE_HOST_H

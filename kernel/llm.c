@@ -8,6 +8,7 @@
 */
 #include "llm.h"
 #include "host.h"
+#include "interrupt.h"
 #include "json.h"
 #include "sha256.h"
 
@@ -17,6 +18,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +154,7 @@ enum { PENDING, RUNNING, DONE };
 typedef struct {
     long status;
     const char *kind;          /* NULL: a usable reply */
+    int unsent;                /* a slot for why nothing was sent (budget, interrupted) */
     int retry;
     double retry_after;
     double latency_ms;
@@ -867,6 +870,7 @@ static void start(Batch *b, Request *r, int *running, int *done) {
     if (r->budget && budget_spent(r->budget, why, sizeof why)) {
         Attempt *a = next_slot(r);   /* a slot, not an attempt: nothing is sent */
         a->kind = "budget";
+        a->unsent = 1;
         snprintf(a->error, sizeof a->error, "%s", why);
         r->attempts++;
         a->status = 0;
@@ -916,6 +920,29 @@ static void collect(Batch *b, int *running, int *done) {
     }
 }
 
+/* hone was interrupted (interrupt.h): every request not finished ends now, kind
+** "interrupted". A transfer in flight is aborted and counts as an attempt; a request waiting
+** to start or to retry makes no new one. */
+static void interrupt_all(Batch *b, int *running, int *done) {
+    for (int i = 0; i < b->n; i++) {
+        Request *r = &b->reqs[i];
+        if (r->state == DONE) continue;
+        int was_running = r->state == RUNNING;
+        if (was_running) {
+            curl_multi_remove_handle(b->multi, r->curl);
+            (*running)--;
+        }
+        Attempt *a = next_slot(r);
+        a->kind = "interrupted";
+        a->unsent = !was_running;
+        a->latency_ms = was_running ? now_ms() - r->attempt_at : 0;
+        snprintf(a->error, sizeof a->error, "interrupted by %s before the reply arrived",
+                 hone_interrupted() == SIGINT ? "SIGINT" : "SIGTERM");
+        r->attempts++;
+        finish(r, done);
+    }
+}
+
 /* Runs every request to its end, at most concurrency transfers at once. */
 static void run_batch(Batch *b, int concurrency) {
     int running = 0, done = 0;
@@ -925,6 +952,10 @@ static void run_batch(Batch *b, int concurrency) {
         b->reqs[i].ready_at = b->reqs[i].started_at = t0;
     }
     while (done < b->n) {
+        if (hone_interrupted()) {   /* a signal also cuts curl_multi_poll short (EINTR) */
+            interrupt_all(b, &running, &done);
+            break;
+        }
         double now = now_ms(), wake = now + 1000;
         for (int i = 0; i < b->n && running < concurrency; i++) {
             Request *r = &b->reqs[i];
@@ -982,8 +1013,7 @@ static void set_integer(lua_State *L, const char *name, lua_Integer value) {
 
 static void push_result(lua_State *L, Request *r) {
     Attempt *a = last_attempt(r);
-    int budget = a->kind && strcmp(a->kind, "budget") == 0;
-    int sent = r->attempts - budget;
+    int sent = r->attempts - a->unsent;
     lua_createtable(L, 0, 18);
     lua_createtable(L, sent, 0);
     for (int i = 0; i < sent && i < r->log_cap; i++) {

@@ -51,7 +51,8 @@
 **   finish_reason      string, when the reply has one (anthropic: stop_reason)
 **   prompt_tokens, completion_tokens   integers from usage, 0 when absent
 **   latency_ms         the whole request, retries and waits included
-**   attempts           HTTP attempts made (0 when the budget refused the request)
+**   attempts           HTTP attempts made (0 when the budget refused the request, or an
+**                      interrupt came before the first)
 **   http_status        the last attempt's status, 0 when none arrived
 **   format, url, key   as prepare gives them
 **   request            the exact JSON body sent (it holds no key)
@@ -64,6 +65,10 @@
 **                        refusal    the reply has no content: a refusal, the content
 **                                   filter, or nothing at all
 **                        budget     not sent: "LLM budget spent: calls 20 of 20"
+**                        interrupted  hone got SIGINT or SIGTERM (interrupt.h): a transfer in
+**                                   flight is aborted (it counts as an attempt), a request
+**                                   not sent yet, or waiting to retry, makes no new attempt;
+**                                   once interrupted, every later request ends so at once
 **                      and error is one line saying why
 **   attempt_log        one {http_status, latency_ms, kind?, error?, retry_after?} per attempt
 */

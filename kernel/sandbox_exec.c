@@ -18,6 +18,7 @@
 */
 #define _GNU_SOURCE
 #include "sandbox_exec.h"
+#include "interrupt.h"
 
 #include <lauxlib.h>
 #include <seccomp.h>
@@ -73,6 +74,7 @@
 #define INIT_FAILED     125
 #define FD_SOCK         3       /* the socket to hone, once the children arranged their fds */
 #define MESSAGE_CAP     300
+#define MAX_POLL_MS     1000    /* a wait looks at the interrupt flag at least this often */
 
 #ifndef ST_VALID
 #define ST_VALID 0x0020
@@ -86,7 +88,7 @@ static const char *const devices[] = {"null", "zero", "full", "random", "urandom
 
 /* How much isolation a run gets; the context remembers the strongest level that worked. */
 enum { LEVEL_USERNS, LEVEL_ROOTNS, LEVEL_NONE, LEVEL_RAW };
-enum { STOP_NONE, STOP_TIME, STOP_STDOUT, STOP_STDERR, STOP_LINE, STOP_CLOSE };
+enum { STOP_NONE, STOP_TIME, STOP_STDOUT, STOP_STDERR, STOP_LINE, STOP_CLOSE, STOP_INTERRUPT };
 /* CAP keeps the first `limit` bytes and stops the run past them (run); TAIL keeps the last
 ** `limit` bytes (a spawned program's stderr, which may talk for hours); LINES holds what
 ** receive has not taken yet, at most `limit` bytes (a spawned program's stdout). */
@@ -1183,6 +1185,13 @@ static void check_timers(Job *j, double t) {
     }
 }
 
+/* poll's timeout for a wake-up at wake (INFINITY: none), at most MAX_POLL_MS. */
+static int poll_ms(double wake, double t) {
+    if (wake <= t) return 0;
+    if (wake - t >= MAX_POLL_MS / 1000.0) return MAX_POLL_MS;
+    return (int)ceil((wake - t) * 1000);
+}
+
 static double next_wake(const Job *j, double t) {
     double w = !j->reaped ? (j->stop ? j->backstop : j->deadline) : j->drain;
     if (!j->reaped && j->pidfd < 0 && w > t + 0.01) w = t + 0.01;   /* no pidfd: look every 10 ms */
@@ -1291,6 +1300,10 @@ static void judge(Job *j, Outcome *o) {
     int code = o->code = have_status && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (o->kind) {
         /* set up above */
+    } else if (j->stop == STOP_INTERRUPT) {
+        o->kind = "interrupted";
+        snprintf(o->msg, sizeof o->msg, "stopped: hone was interrupted (%s)",
+                 hone_interrupted() == SIGINT ? "SIGINT" : "SIGTERM");
     } else if (j->stop == STOP_TIME) {
         o->kind = "timeout";
         snprintf(o->msg, sizeof o->msg, "wall-clock time limit exceeded (%g s)", j->time);
@@ -1637,6 +1650,13 @@ static void run_batch(lua_State *L, int specs, Batch *b, int results, size_t job
     while (done < b->n) {
         while (running < jobs && next < b->n) {
             Job *j = &b->jobs[next++];
+            if (hone_interrupted()) {   /* hone is stopping: start nothing more */
+                j->stop = STOP_INTERRUPT;
+                j->start = j->end = now();
+                finish(L, b, j, results);
+                done++;
+                continue;
+            }
             start(L, specs, b->ctx, j);
             if (j->state == JOB_RUNNING) {
                 running++;
@@ -1658,11 +1678,13 @@ static void run_batch(lua_State *L, int specs, Batch *b, int results, size_t job
             double w = next_wake(j, t);
             if (w < wake) wake = w;
         }
-        int timeout = wake == INFINITY ? -1 : wake <= t ? 0 : (int)ceil((wake - t) * 1000);
+        int timeout = poll_ms(wake, t);
         if (poll(b->fds, nfds, timeout) > 0) handle_events(b, nfds);
+        int interrupted = hone_interrupted() != 0;
         for (size_t i = 0; i < b->n; i++) {
             Job *j = &b->jobs[i];
             if (j->state != JOB_RUNNING) continue;
+            if (interrupted) stop(j, STOP_INTERRUPT);
             if (j->pidfd < 0) try_reap(j);
             check_timers(j, now());
             if (!j->reaped || j->out.fd >= 0 || j->err.fd >= 0) continue;
@@ -1744,6 +1766,7 @@ static int over(const Job *j) {
 ** then handles it. feeding: also wake when its stdin can take more. */
 static void pump(Job *j, double until, int feeding) {
     if (j->state != JOB_RUNNING) return;
+    if (hone_interrupted()) stop(j, STOP_INTERRUPT);
     int watch[5] = {room_for(&j->out) > 0 ? j->out.fd : -1, j->err.fd, j->sock, j->pidfd, feeding ? j->feed : -1};
     struct pollfd fds[5];
     nfds_t n = 0;
@@ -1756,7 +1779,7 @@ static void pump(Job *j, double until, int feeding) {
     }
     double t = now(), wake = next_wake(j, t);
     if (until < wake) wake = until;
-    int timeout = wake <= t ? 0 : (int)ceil((wake - t) * 1000);
+    int timeout = poll_ms(wake, t);
     if (poll(fds, n, timeout) > 0)
         for (nfds_t k = 0; k < n; k++)
             if (fds[k].revents && fds[k].fd != j->feed) handle_fd(j, fds[k].fd);

@@ -73,7 +73,7 @@
 **   kind        nil when ok, else "exit" (a non-zero code), "signal", "timeout" (wall or
 **               CPU time), "memory", "output" (a stream passed its cap), "setup" (the
 **               sandbox could not be made, or argv[1] could not be run), "closed" (spawn:
-**               killed at close)
+**               killed at close), "interrupted" (hone got SIGINT or SIGTERM, see below)
 **   message     one line, e.g. "exit code 1: ValueError: bad input"
 **   exit_code, signal      whichever applies (signal is the number)
 **   stdout, stderr, stdout_truncated, stderr_truncated
@@ -121,6 +121,11 @@
 ** Stopping: at the wall-clock cap, or when a stream passes `output` (the extra bytes are
 ** dropped and the *_truncated flag set), hone asks init (SIGUSR1) to kill everything; init
 ** still reports the program's rusage. If init has not ended 2 s later it is killed.
+** Interrupts (interrupt.h): once hone has caught SIGINT or SIGTERM, every run in flight is
+** stopped the same way (kind "interrupted", "stopped: hone was interrupted (SIGINT)"), runs
+** of run_many not started yet are not started (same kind), and a spawned program is stopped
+** at its next send, receive or close. Every wait polls at most 1 s at a time, so it notices
+** even a signal that came between its look at the flag and its poll.
 **
 ** Memory: `memory` caps the address space, so an allocation fails rather than the
 ** machine swapping. kind is "memory" when the program died (non-zero exit or a signal)

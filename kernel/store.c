@@ -156,6 +156,11 @@ static const char *const MIGRATIONS[] = {
     "  error         TEXT,"
     "  UNIQUE (sweep_id, cell, seed)"
     ");",
+
+    /* 6: the process running a run, so that `hone resume` refuses a run still alive */
+    "ALTER TABLE runs ADD COLUMN pid INTEGER;"              /* NULL once the run ended */
+    "ALTER TABLE runs ADD COLUMN pid_start INTEGER;",       /* its start time (/proc/PID/stat
+                                                               field 22): a reused pid is not it */
 };
 
 #define SCHEMA_VERSION ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))

@@ -45,7 +45,7 @@ function M.run(run)
     stalled, widening, why = M.watch(stalled, widening, last_gap, sig, p)
     last_gap = sig.gap or last_gap
     if why then
-      run.trace:event(run.id, sig.step, "early_stop", why)
+      run:event("early_stop", why)   -- at this step; a resumed run does not write it twice
       run.log("early stop: " .. why)
       return
     end

@@ -10,8 +10,8 @@
 
 Endpoints (and control commands: script, requests, reset):
   POST .../chat/completions, POST .../messages   answered from the script, logged
-  POST /_script   {"replies": [...], "rules": [...], "default": {...}}: replaces the
-                  script and clears the request log
+  POST /_script   {"replies": [...], "rules": [...], "default": {...}, "pick": "queue"|"hash"}:
+                  replaces the script and clears the request log
   GET  /_requests the log, oldest first: [{method, path, headers, auth_scheme?,
                   auth_length?, in_flight, body | body_text}]; header names are lower case;
                   the Authorization and x-api-key values are never kept, only the scheme
@@ -21,7 +21,11 @@ Endpoints (and control commands: script, requests, reset):
 
 A request is answered by the first rule whose "match" occurs in its message contents (rules
 are not consumed), else by the next queued reply, else by the default, else by a 500
-"script exhausted". Reply fields (all optional, combinable):
+"script exhausted". With "pick": "hash" the replies are not a queue but a table: a request
+gets replies[h mod n], h the first 64 bits of the SHA-256 of its message contents (joined as
+rules see them), so the same request always gets the same reply, whatever the order of
+requests, retries or restarts of the client (hone's kill-and-resume test relies on it).
+Reply fields (all optional, combinable):
   content, finish_reason ("stop"), refusal, prompt_tokens, completion_tokens  a completion
   status              non-200: an error body {"error": {"message", "type"}}
   message (or body)   the error message; type overrides the error type
@@ -37,6 +41,7 @@ are not consumed), else by the next queued reply, else by the default, else by a
 A script with an unknown field or a wrongly typed one is refused (400): a typo fails loudly.
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -81,6 +86,7 @@ class Script:
     def reset(self):
         with self.lock:
             self.replies, self.rules, self.default, self.log = [], [], None, []
+            self.pick = "queue"
             self.new_generation()
 
     def new_generation(self):
@@ -115,11 +121,17 @@ class Script:
                 raise ValueError("rules[%d] has no match" % (i + 1))
         if default is not None:
             check_reply(default, "default")
-        unknown = set(spec) - {"replies", "rules", "default"}
+        pick = spec.get("pick", "queue")
+        if pick not in ("queue", "hash"):
+            raise ValueError("pick must be \"queue\" or \"hash\"")
+        if pick == "hash" and not replies:
+            raise ValueError("pick \"hash\" needs replies to pick from")
+        unknown = set(spec) - {"replies", "rules", "default", "pick"}
         if unknown:
             raise ValueError("unknown script fields: %s" % ", ".join(sorted(unknown)))
         with self.lock:
             self.replies, self.rules, self.default, self.log = list(replies), rules, default, []
+            self.pick = pick
             self.new_generation()
 
     def choose(self, text):
@@ -127,6 +139,9 @@ class Script:
             for rule in self.rules:
                 if rule["match"] in text:
                     return rule
+            if self.pick == "hash":
+                digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+                return self.replies[int.from_bytes(digest[:8], "big") % len(self.replies)]
             if self.replies:
                 return self.replies.pop(0)
             return self.default

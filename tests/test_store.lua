@@ -104,8 +104,9 @@ return {
     local path = fresh(t)
     local db = hone.store.open(path)
     db:exec("INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('toy', 'fixed', 7, '{}', 'x')")
-    -- take versions 5 to 2 back off, as a store written by the first schema would be
-    for _, sql in ipairs({ "DROP TABLE sweep_cells", "DROP TABLE sweeps", "ALTER TABLE steps DROP COLUMN signals",
+    -- take versions 6 to 2 back off, as a store written by the first schema would be
+    for _, sql in ipairs({ "ALTER TABLE runs DROP COLUMN pid", "ALTER TABLE runs DROP COLUMN pid_start",
+        "DROP TABLE sweep_cells", "DROP TABLE sweeps", "ALTER TABLE steps DROP COLUMN signals",
         "ALTER TABLE evaluations DROP COLUMN cpu_s",
         "ALTER TABLE evaluations DROP COLUMN max_rss_kb", "DROP TABLE llm_cache",
         "ALTER TABLE runs DROP COLUMN replay_of",

@@ -118,4 +118,9 @@ function Baseline:propose(args)
   return { changes = changes, calls = {}, reasoning = "baseline (no LLM): " .. table.concat(notes, "; ") }
 end
 
+-- A resumed run's replayed step (loop.lua): the random stream moves as propose would move it.
+function Baseline:skip(args)
+  self:propose(args)
+end
+
 return M

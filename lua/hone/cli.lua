@@ -16,6 +16,8 @@ commands:
   show RUN       one run, step by step (--calls: every LLM call; --step N: one step whole:
                  candidate, diff, evaluations, feedback, the learning context sent)
   replay RUN     re-run a stored run from the reply cache only, and check every step matches
+  resume RUN     continue a run that was killed, interrupted or stopped, in place, from its last
+                 committed step (its settings from the store; LLM flags of run override them)
   sweep          a grid of runs: --name N --task T... [--recipe R]... [--artifact A]...
                  [--grid KEY=V1,V2]... [--set KEY=V]... [--seeds 1,2,3] [--jobs N] and the
                  LLM flags of run (given to every run); --resume NAME finishes a killed one
@@ -51,9 +53,17 @@ options for run:
                     said loudly, when no endpoint is set)
   --quiet           nothing but errors (default: one live line on a terminal, a line per
                     step elsewhere)
+options for resume: --quiet, and the LLM flags of run (--llm, --llm-url, --model, --task-llm,
+  --task-llm-url, --llm-concurrency, --llm-cache, --budget) in place of the stored ones
+SIGINT or SIGTERM stops a run (or a resume) cleanly after the step it is in, status
+  "interrupted", exit code 130 (SIGINT) or 143 (SIGTERM); a second one ends hone at once
 options for every command:
   --db FILE         the trace store (default: $HONE_DB, else hone.db)
 ]]
+
+-- Exit codes of a run stopped by a signal (status interrupted): 128 + the signal's number,
+-- as a shell reports a process the signal ended.
+M.INTERRUPTED = { SIGINT = 130, SIGTERM = 143 }
 
 -- An expected failure: shown as one line, exit code `code`.
 local Failure = {}
@@ -79,6 +89,9 @@ local FLAGS = {
   report = { db = "string", output = "string" },
   show = { db = "string", calls = "boolean", step = "integer" },
   replay = { db = "string", quiet = "boolean" },
+  resume = { db = "string", quiet = "boolean", llm = "string", ["llm-url"] = "string", model = "string",
+             ["task-llm"] = "string", ["task-llm-url"] = "string", ["llm-concurrency"] = "integer",
+             ["llm-cache"] = "string", budget = "string" },
   data = {},
 }
 
@@ -275,6 +288,8 @@ local function execute(spec)
   end
   local ok, tr = pcall(trace_mod.open, spec.db)
   if not ok then fail(tostring(tr)) end
+  -- from here SIGINT and SIGTERM stop the run cleanly, between steps (kernel/interrupt.h)
+  hone.catch_interrupts()
   local budget = spec.budget and hone.llm.budget(spec.budget) or nil
   local journal = {}
   local function make_client(config)
@@ -293,7 +308,7 @@ local function execute(spec)
     trace = tr, task = task, task_name = spec.task_name, recipe_name = spec.recipe_name, params = params,
     seed = seed, client = optimizer_client, task_client = task_client, budget = budget, artifact = spec.artifact,
     optimizer = spec.optimizer == "baseline" and baseline.new({ seed = seed }) or nil,
-    progress = progress, replay_of = spec.replay_of, sweep_cell = spec.sweep_cell,
+    progress = progress, replay_of = spec.replay_of, sweep_cell = spec.sweep_cell, resume = spec.resume,
     config = { optimizer = spec.optimizer, llm = llm_config and public(llm_config),
                task_llm = spec.own_task_llm and public(task_config) or nil,
                budget = spec.budget, llm_cache = spec.cache, llm_concurrency = spec.concurrency },
@@ -301,9 +316,10 @@ local function execute(spec)
   if not ok then tr:close() fail(loop.is_stop(run) and run.message or ("task error: " .. tostring(run))) end
   local by = llm_config and string.format("model %s at %s", llm_config.model, llm_config.url) or
     "the baseline optimizer (no LLM)"
-  log(string.format("run %d: task %s, recipe %s, seed %d, %s, store %s%s", run.id, spec.task_name,
-    spec.recipe_name, seed, by, spec.db,
-    spec.replay_of and (", replaying run " .. spec.replay_of .. " from the cache") or ""))
+  log(string.format("run %d: %stask %s, recipe %s, seed %d, %s, store %s%s", run.id,
+    spec.resume and "resuming, " or "", spec.task_name, spec.recipe_name, seed, by, spec.db,
+    spec.replay_of and (", replaying run " .. spec.replay_of .. " from the cache") or
+    spec.resume and string.format(", %d steps in the store", run.resume_through + 1) or ""))
   local err
   ok, err = pcall(function()
     run:start()
@@ -321,10 +337,16 @@ local function execute(spec)
     tr:close()
     return 0, run.id
   end
+  local sig = hone.interrupted()
+  if sig then   -- whatever the interrupt cut short (an LLM call, an evaluation) ended the run
+    err = setmetatable({ status = "interrupted", message = string.format("interrupted by %s after step %d; " ..
+      "`hone resume %d` continues it", sig, run.step_no, run.id) }, loop.Stop)
+  end
   if loop.is_stop(err) then
     run:finish(err.status, err.message)
     tr:close()
-    return 1, run.id, string.format("run %d stopped (%s): %s", run.id, err.status, err.message), err.status
+    return sig and M.INTERRUPTED[sig] or 1, run.id,
+      string.format("run %d stopped (%s): %s", run.id, err.status, err.message), err.status
   end
   local message = tostring(err)
   pcall(run.finish, run, "failed", message)
@@ -431,6 +453,77 @@ function commands.replay(argv)
   print(string.format("replay of run %d as run %d differs:", id, replay_id))
   for _, d in ipairs(diffs) do print("  " .. d) end
   return code ~= 0 and code or 1
+end
+
+-- A stored LLM setting (runs.config: provider, format, url, model) made usable again: the key
+-- is looked up in the environment, as for run.
+local function stored_llm(c)
+  local out = {}
+  for k, v in pairs(c) do out[k] = v end
+  local p = client.PROVIDERS[c.provider or "openai"] or client.PROVIDERS.openai
+  out.api_key_env = p.key_env
+  return out
+end
+
+-- `hone resume RUN`: continues a run that was killed, interrupted, or stopped (budget,
+-- failure) in place, from its last committed step (loop.lua says how). Its settings come
+-- from runs.config; LLM flags given here take the place of the stored ones.
+function commands.resume(argv)
+  local flags, pos = parse("resume", argv, 2)
+  local id = math.tointeger(tonumber(pos[1] or ""))
+  if #pos ~= 1 or not id then fail("resume takes one RUN id (see hone runs)") end
+  local tr = open_existing(flags)
+  local r = tr:run(id)
+  tr:close()
+  if not r then fail(string.format("no run %d in %s", id, db_path(flags))) end
+  if r.status == "done" then fail(string.format("run %d is done: nothing to resume", id)) end
+  if r.replay_of then
+    fail(string.format("run %d is a replay of run %d: replay that again (hone replay %d)", id, r.replay_of,
+      r.replay_of))
+  end
+  if r.pid and trace_mod.alive(r.pid, r.pid_start) then
+    fail(string.format("run %d is being run by process %d", id, r.pid))
+  end
+  local config = hone.json.decode(r.config)
+  if type(config) ~= "table" or type(config.params) ~= "table" then
+    fail(string.format("run %d has no settings to resume from", id))
+  end
+  local kind = config.optimizer or "llm"
+  local llm_config, why
+  if flags.llm or flags.llm_url or flags.model then
+    llm_config, why = client.resolve(flags)
+    if not llm_config then fail(why) end
+  elseif type(config.llm) == "table" then
+    llm_config = stored_llm(config.llm)
+  elseif kind == "llm" then
+    fail(string.format("run %d has no LLM settings: %s", id, client.HELP))
+  end
+  local task_config, own
+  if flags.task_llm or flags.task_llm_url then
+    task_config, why = client.resolve(flags, nil, "task")
+    if not task_config then fail(why) end
+    own = true
+  elseif type(config.task_llm) == "table" then
+    task_config, own = stored_llm(config.task_llm), true
+  elseif llm_config then
+    task_config = stored_llm(llm_config)
+  end
+  local cache = flags.llm_cache or config.llm_cache or "on"
+  if not CACHE_MODES[cache] then fail(string.format("--llm-cache takes on, off or only, not '%s'", cache)) end
+  local concurrency = flags.llm_concurrency or config.llm_concurrency or 8
+  if concurrency < 1 or concurrency > 1024 then fail("--llm-concurrency takes a number in [1, 1024]") end
+  local code, _, message, status = execute({
+    task_name = r.task, recipe_name = r.recipe, params = config.params, seed = r.seed, artifact = config.artifact,
+    llm = llm_config, task_llm = task_config, own_task_llm = own, optimizer = kind,
+    budget = flags.budget and parse_budget(flags.budget) or config.budget, cache = cache,
+    concurrency = concurrency, db = db_path(flags), quiet = flags.quiet, resume = id,
+  })
+  if status == "budget" then
+    io.stdout:write(message, "; everything so far is kept\n")
+  elseif message then
+    fail(message, code)
+  end
+  return code, id
 end
 
 function commands.runs(argv)

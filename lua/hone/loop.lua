@@ -3,6 +3,19 @@
 -- change, evaluates the new candidate on the minibatch, validation and test, decides
 -- whether to accept it, and commits all of that in one transaction.
 -- The optimizer sees only training evidence; validation selects; test is only recorded.
+--
+-- Resuming (hone resume): a run is continued in place by running its recipe again from the
+-- start. Every step already in the store is *replayed* instead of done (Run:replay): the
+-- in-memory state moves exactly as it did the first time (the minibatch stream or the
+-- training episode, the optimizer's own state, memory, current and best candidates,
+-- totals, the count of LLM failures) from the stored rows, without asking the optimizer,
+-- without evaluating validation or test and without writing; the recipe gets the stored
+-- signals, so it makes the same decisions. The first step not in the store is done for
+-- real. A step is committed whole or not at all, so a run killed at any moment loses at
+-- most the step it was in; the LLM replies it had are in the reply cache already.
+--
+-- Interrupts (SIGINT, SIGTERM; kernel/interrupt.h): a step that saw one is not committed,
+-- and the run stops before the next with status `interrupted` (Run:check_interrupt).
 local data = require("hone.data")
 local optimizer = require("hone.optimizer")
 local selection = require("hone.selection")
@@ -29,6 +42,7 @@ function M.is_stop(err) return getmetatable(err) == Stop end
 M.MAX_LLM_FAILURES = 3   -- consecutive steps whose LLM calls all failed end the run
 
 local hone = require("hone")
+local json = hone.json
 
 local function now_ms() return hone.now() * 1000 end
 
@@ -43,7 +57,8 @@ end
 --     task_client (the task's own LLM; default: client), budget (hone.llm.budget or nil),
 --     config (more to record in runs.config: LLM settings, budget, cache), replay_of,
 --     sweep_cell (the sweep_cells row this run fills),
---     artifact (name), progress (hone.progress; default quiet)}
+--     artifact (name), progress (hone.progress; default quiet),
+--     resume (the id of a stored run to continue instead of creating one)}
 -- Both clients append every call's record to one journal, which each step drains.
 function M.new(o)
   local task = o.task
@@ -59,9 +74,11 @@ function M.new(o)
     end
   end
   local progress = o.progress or require("hone.progress").new({ mode = "quiet" })
-  local run = setmetatable({
+  local run
+  run = setmetatable({
     trace = o.trace, task = task, params = o.params, seed = o.seed, splits = splits, progress = progress,
-    log = function(line) progress:event(line) end,   -- what recipes call to say something
+    -- what recipes call to say something; quiet while steps are replayed
+    log = function(line) if not run:replaying() then progress:event(line) end end,
     optimizer = o.optimizer or optimizer.new({ client = o.client, retries = o.params.retries }),
     client = o.client, task_client = o.task_client or o.client, budget = o.budget,
     stream = not task.experience and data.stream(splits.train, o.seed) or nil,
@@ -70,6 +87,16 @@ function M.new(o)
     totals = { prompt_tokens = 0, completion_tokens = 0, llm_calls = 0 },
   }, Run)
   run.starting_artifact = artifact_mod.new(spec)
+  if o.resume then
+    run.id = o.resume
+    local ok, pid = o.trace:claim_run(o.resume)
+    if not ok then stop("failed", string.format("run %d is being run by process %d", o.resume, pid)) end
+    run:load_stored()
+    local cell = o.trace.db:query("SELECT id FROM sweep_cells WHERE run_id = ?", run.id)[1]
+    run.sweep_cell = cell and cell.id
+    if cell then o.trace:link_sweep_cell(cell.id, run.id) end
+    return run
+  end
   local config = { params = o.params, artifact = o.artifact or task.default_artifact or "default" }
   for k, v in pairs(o.config or {}) do config[k] = v end
   run.id = o.trace:create_run({
@@ -78,6 +105,80 @@ function M.new(o)
   run.sweep_cell = o.sweep_cell
   if o.sweep_cell then o.trace:link_sweep_cell(o.sweep_cell, run.id) end
   return run
+end
+
+-- A resumed run: what the store holds of it. stored[n] is step n's row; resume_through the
+-- last step in the store (-1: none). The held-out test scores come back as recorded; the
+-- budget is charged with the calls and tokens already spent, as if the run had never stopped
+-- (a call counts once it was sent or served from the cache, as hone.llm and the client count).
+function Run:load_stored()
+  local db = self.trace.db
+  self.stored, self.resume_through, self.artifacts = {}, -1, {}
+  for _, row in ipairs(self.trace:steps(self.id)) do
+    self.stored[row.step] = row
+    self.resume_through = math.max(self.resume_through, row.step)
+  end
+  for _, e in ipairs(db:query("SELECT candidate_id, score FROM evaluations WHERE run_id = ? AND split = 'test' " ..
+      "ORDER BY id", self.id)) do
+    self.held_out[e.candidate_id] = e.score
+  end
+  if self.budget then
+    local c = db:query("SELECT count(*) AS calls, coalesce(sum(prompt_tokens), 0) AS p, " ..
+      "coalesce(sum(completion_tokens), 0) AS c FROM llm_calls WHERE run_id = ? AND (attempts > 0 OR cache_hit = 1)",
+      self.id)[1]
+    self.budget:charge(c.calls, c.p, c.c)
+  end
+end
+
+-- True while the recipe is being taken again through steps the store already has (and
+-- right after the last of them, until the next step starts).
+function Run:replaying()
+  return self.resume_through ~= nil and self.step_no <= self.resume_through and not self.live
+end
+
+-- The first piece of new work of a resumed run: say where it goes on from.
+function Run:go_live()
+  if self.live then return end
+  self.live = true
+  if self.resume_through then
+    local n = self.resume_through
+    self.progress:event(string.format("run %d: continuing at step %d (%s)", self.id, n + 1,
+      n < 0 and "nothing in the store yet" or string.format("steps 0..%d replayed from the store", n)))
+  end
+end
+
+-- A candidate's artifact, from the store (a resumed run's replayed steps).
+function Run:stored_artifact(id)
+  local a = self.artifacts[id]
+  if not a then
+    local c = self.trace:candidate(id)
+    if not c then error(string.format("run %d: candidate %d is missing from the store", self.id, id), 0) end
+    a = artifact_mod.decode(c.artifact)
+    self.artifacts[id] = a
+  end
+  return a
+end
+
+-- SIGINT or SIGTERM seen (kernel/interrupt.h): the run stops here, status interrupted.
+-- Called before each step and before each commit, so a step that saw one (its LLM calls or
+-- evaluations cut short) is never recorded.
+function Run:check_interrupt()
+  local sig = hone.interrupted()
+  if sig then
+    stop("interrupted", string.format("interrupted by %s after step %d; `hone resume %d` continues it", sig,
+      self.step_no, self.id))
+  end
+end
+
+-- An event a recipe records (a restore, an early stop) at the current step. Replayed steps
+-- write each event only if the store lacks it, so a resume neither repeats nor loses one.
+function Run:event(kind, message, details)
+  if self.resume_through and self.step_no <= self.resume_through then
+    local seen = self.trace.db:query("SELECT 1 AS x FROM events WHERE run_id = ? AND step = ? AND kind = ? " ..
+      "AND message = ? LIMIT 1", self.id, self.step_no, kind, message)
+    if #seen > 0 then return end
+  end
+  self.trace:event(self.id, self.step_no, kind, message, details)
 end
 
 -- Evaluates an artifact on a split's examples; an evaluation record for the store.
@@ -90,13 +191,25 @@ function Run:evaluate(artifact, split, examples)
   return r
 end
 
--- Step 0: the starting artifact, evaluated on validation and test.
+-- Step 0: the starting artifact, evaluated on validation and test (a resumed run takes it
+-- from the store).
 function Run:start()
+  local row = self.stored and self.stored[0]
+  if row then
+    self.current = { id = row.candidate_id, artifact = self:stored_artifact(row.candidate_id),
+                     validation = row.validation_score }
+    self.best = self.current
+    self:account_row(row)
+    return self
+  end
+  self:go_live()
+  self:check_interrupt()
   local a = self.starting_artifact
   local val = self:evaluate(a, "validation", self.splits.validation)
   local test = self:evaluate(a, "test", self.splits.test)
   local id
   local calls = self:drain_calls()
+  self:check_interrupt()
   self.trace:transaction(function()
     id = self.trace:insert_candidate({ run_id = self.id, step = 0, artifact = a, diff = a:diff(nil) })
     for _, e in ipairs({ val, test }) do
@@ -150,6 +263,14 @@ function Run:account(calls)
   t.prompt_tokens = t.prompt_tokens + calls.prompt_tokens
   t.completion_tokens = t.completion_tokens + calls.completion_tokens
   t.llm_calls = t.llm_calls + #calls.records
+end
+
+-- The totals of a stored step (replayed).
+function Run:account_row(row)
+  local t = self.totals
+  t.prompt_tokens = t.prompt_tokens + row.prompt_tokens
+  t.completion_tokens = t.completion_tokens + row.completion_tokens
+  t.llm_calls = t.llm_calls + row.llm_calls
 end
 
 -- After a committed step: a spent budget or a reply missing from an offline cache ends
@@ -217,8 +338,7 @@ end
 function Run:restore_best(reason)
   if self.current.id == self.best.id then return false end
   self.current = self.best
-  self.trace:event(self.id, self.step_no, "restore_best", reason or "restored the best candidate",
-    { candidate_id = self.best.id })
+  self:event("restore_best", reason or "restored the best candidate", { candidate_id = self.best.id })
   self.log(string.format("step %d  restored the best candidate %d (%s)", self.step_no, self.best.id,
     reason or "recipe"))
   return true
@@ -242,6 +362,14 @@ function Run:step(opts)
     "horizon must be a positive integer or 'episode'")
   local rule = opts.accept or p.accept or "always"
   local n = self.step_no + 1
+  self:check_interrupt()
+  local row = self.stored and self.stored[n]
+  if row then return self:replay(row, b, h, opts.decision) end
+  self:go_live()
+  -- a resumed run whose budget is spent stops before asking anything (a run never gets here
+  -- with a spent budget: the step that spent it stopped it)
+  local spent = self.budget and self.budget:exhausted()
+  if spent then stop("budget", spent) end
   local t0 = now_ms()
 
   local before, evidence, again = self:experience(b, h)
@@ -266,6 +394,7 @@ function Run:step(opts)
   end
 
   local calls = self:drain_calls()
+  self:check_interrupt()   -- what an interrupt cut short is not recorded
   s.llm_calls, s.prompt_tokens, s.completion_tokens = #calls.records, calls.prompt_tokens, calls.completion_tokens
   local cand_id
   local best = self.best
@@ -336,6 +465,84 @@ function Run:step(opts)
   return s.signals
 end
 
+-- Runs fn as a replayed step's work: the LLM calls it makes (a task's own model, answered
+-- from the reply cache) are neither charged to the budget again nor recorded again.
+function Run:quietly(fn)
+  local clients, saved = {}, {}
+  for _, c in ipairs({ self.client or false, self.task_client or false }) do
+    if c and not saved[c] then
+      clients[#clients + 1], saved[c] = c, { budget = c.budget }
+      c.budget = nil
+    end
+  end
+  local ok, err = pcall(fn)
+  for _, c in ipairs(clients) do c.budget = saved[c].budget end
+  self:drain_calls()
+  if not ok then error(err, 0) end
+end
+
+local function same_horizon(a, b)
+  return tostring(math.tointeger(a) or a) == tostring(math.tointeger(b) or b)
+end
+
+-- Step row.step again, from the store: the state moves as the first time, nothing is asked,
+-- evaluated (but the training experience, which moves the stream or the episode) or written.
+-- The recipe must ask for the same B, H and decision as it did then (it gets the same
+-- signals, so a recipe that decides from them does); otherwise the run cannot be resumed.
+function Run:replay(row, b, h, decision)
+  local n = row.step
+  local asked = decision ~= nil and json.encode(decision) or nil
+  if row.batch_size ~= b or not same_horizon(row.horizon, h) or row.decision ~= asked then
+    stop("failed", string.format("cannot resume run %d: step %d was made with B=%s H=%s decision %s, and the " ..
+      "recipe now asks for B=%s H=%s decision %s; a recipe must decide the same from the same signals", self.id, n,
+      tostring(row.batch_size), tostring(row.horizon), tostring(row.decision), tostring(b), tostring(h),
+      tostring(asked)))
+  end
+  local before = self.current
+  self:quietly(function()
+    if self.task.experience then
+      self:experience(b, h)   -- plays the same steps of the training episode again
+    else
+      self.stream:next(b)
+    end
+    if self.optimizer.skip then   -- an optimizer with state of its own (the baseline's random stream)
+      self.optimizer:skip({ artifact = before.artifact, instruction = self.task.instruction, memory = self.memory })
+    end
+  end)
+  local id = row.candidate_id
+  if id then
+    local cand = self:stored_artifact(id)
+    local changes = {}
+    for _, blk in ipairs(cand.blocks) do
+      local old = before.artifact:block(blk.name)
+      if not old or old.code ~= blk.code then changes[blk.name] = blk.code end
+    end
+    table.insert(self.memory, { step = n, score = row.validation_score, changes = changes })
+    while #self.memory > (self.params.memory or 5) do table.remove(self.memory, 1) end
+  end
+  if row.best_id ~= self.best.id then
+    local v = row.validation_score
+    if row.best_id ~= id then
+      local at = self.trace.db:query("SELECT validation_score FROM steps WHERE run_id = ? AND candidate_id = ?",
+        self.id, row.best_id)[1]
+      v = at and at.validation_score
+    end
+    self.best = { id = row.best_id, artifact = self:stored_artifact(row.best_id), validation = v }
+  end
+  if id and row.accepted == 1 then
+    self.current = { id = id, artifact = self:stored_artifact(id), validation = row.validation_score }
+  end
+  self.step_no = n
+  self:account_row(row)
+  local signals = row.signals and json.decode(row.signals) or {}
+  local down = self.trace.db:query("SELECT count(*) AS n FROM evaluations WHERE run_id = ? AND step = ? AND " ..
+    "error_kind = 'llm' AND (split = 'validation' OR (split = 'train' AND candidate_id = ?))", self.id, n,
+    before.id)[1].n > 0
+  -- counted as the first time, but never stopping here: a resumed run goes on to a live step
+  self.llm_failures = (signals.llm_failed or down) and self.llm_failures + 1 or 0
+  return signals
+end
+
 -- What a recipe learns from a step (also stored as steps.signals). The held-out test score
 -- is not among them: recipes must not select on it.
 --   step, batch_size, horizon      what the step used
@@ -390,6 +597,7 @@ function Run:conclude()
   for i, c in ipairs(todo) do evals[i] = self:evaluate(c.artifact, "test", self.splits.test) end
   local calls = self:drain_calls()
   local n = self.step_no
+  self:check_interrupt()
   self.trace:transaction(function()
     for i, e in ipairs(evals) do
       e.run_id, e.step, e.candidate_id = self.id, n, todo[i].id

@@ -29,11 +29,56 @@ local function encode_or_nil(v)
   return json.encode(v)
 end
 
+-- A process as /proc/PID/stat describes it: {pid, start (clock ticks after boot), state}, or
+-- nil when there is none. pid and start together name one process: pids are reused.
+function M.process(pid)
+  local f = pid and io.open("/proc/" .. tostring(pid) .. "/stat", "r")
+  if not f then return nil end
+  local stat = f:read("a")
+  f:close()
+  local id, rest = stat:match("^(%d+) %(.*%) (.*)$")   -- the name may hold spaces and ')'
+  if not id then return nil end
+  local fields = {}
+  for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
+  return { pid = math.tointeger(id), state = fields[1], start = math.tointeger(tonumber(fields[20])) }
+end
+
+-- This process.
+function M.self_process()
+  return M.process("self")
+end
+
+-- Is the process that pid and start name still running (not a zombie)?
+function M.alive(pid, start)
+  local p = M.process(pid)
+  return p ~= nil and p.start == start and p.state ~= "Z"
+end
+
 function Trace:create_run(r)
+  local me = M.self_process() or {}
   local _, id = self.db:exec(
-    "INSERT INTO runs (task, recipe, seed, config, hone_version, replay_of) VALUES (?, ?, ?, ?, ?, ?)",
-    r.task, r.recipe, r.seed, json.encode(r.config or {}), hone.version, r.replay_of)
+    "INSERT INTO runs (task, recipe, seed, config, hone_version, replay_of, pid, pid_start) " ..
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    r.task, r.recipe, r.seed, json.encode(r.config or {}), hone.version, r.replay_of, me.pid, me.start)
   return id
+end
+
+-- Takes a stored run over to continue it (hone resume): status running again, this process
+-- recorded as its owner. In one transaction, so two resumes cannot both take it. Returns
+-- true, or nil and the pid of the live process that has it.
+function Trace:claim_run(id)
+  local me, taken = M.self_process() or {}, nil
+  self:transaction(function()
+    local r = self:run(id)
+    if r.pid and r.pid ~= me.pid and M.alive(r.pid, r.pid_start) then
+      taken = r.pid
+      return
+    end
+    self.db:exec("UPDATE runs SET status = 'running', error = NULL, finished_at = NULL, pid = ?, pid_start = ? " ..
+      "WHERE id = ?", me.pid, me.start, id)
+  end)
+  if taken then return nil, taken end
+  return true
 end
 
 -- A run started by a sweep links itself to its cell at once, so a killed sweep knows.
@@ -46,7 +91,7 @@ function Trace:finish_sweep_cell(cell_id, status, err)
 end
 
 function Trace:finish_run(run_id, status, err)
-  self.db:exec("UPDATE runs SET status = ?, error = ?, " ..
+  self.db:exec("UPDATE runs SET status = ?, error = ?, pid = NULL, pid_start = NULL, " ..
     "finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", status, err, run_id)
 end
 
