@@ -128,6 +128,10 @@ static const char *const MIGRATIONS[] = {
     "  completion_tokens INTEGER NOT NULL DEFAULT 0,"
     "  created_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
     ");",
+
+    /* 3: what an evaluation cost in the process sandbox (empty for one that ran none) */
+    "ALTER TABLE evaluations ADD COLUMN cpu_s REAL;"          /* user + system CPU seconds */
+    "ALTER TABLE evaluations ADD COLUMN max_rss_kb INTEGER;", /* peak resident KiB of a process */
 };
 
 #define SCHEMA_VERSION ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))

@@ -103,8 +103,10 @@ return {
     local path = fresh(t)
     local db = hone.store.open(path)
     db:exec("INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('toy', 'fixed', 7, '{}', 'x')")
-    -- take version 2 back off, as a store written by the first schema would be
-    for _, sql in ipairs({ "DROP TABLE llm_cache", "ALTER TABLE runs DROP COLUMN replay_of",
+    -- take versions 3 and 2 back off, as a store written by the first schema would be
+    for _, sql in ipairs({ "ALTER TABLE evaluations DROP COLUMN cpu_s",
+        "ALTER TABLE evaluations DROP COLUMN max_rss_kb", "DROP TABLE llm_cache",
+        "ALTER TABLE runs DROP COLUMN replay_of",
         "ALTER TABLE steps DROP COLUMN llm_latency_ms", "ALTER TABLE llm_calls DROP COLUMN attempt_log",
         "ALTER TABLE llm_calls DROP COLUMN cache_hit", "ALTER TABLE llm_calls DROP COLUMN cache_key",
         "ALTER TABLE llm_calls DROP COLUMN format", "PRAGMA user_version = 1" }) do
@@ -115,6 +117,28 @@ return {
     t.eq(db:query("PRAGMA user_version")[1].user_version, hone.store.schema_version, "migrated")
     t.eq(db:query("SELECT seed, replay_of FROM runs"), { { seed = 7 } }, "row kept, new column empty")
     t.eq(#db:query("SELECT * FROM llm_cache"), 0, "new table")
+    db:close()
+  end,
+
+  ["a version 2 store gains the evaluations' resource columns, its rows kept"] = function(t)
+    local path = fresh(t)
+    local db = hone.store.open(path)
+    db:exec("INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('toy', 'fixed', 7, '{}', 'x')")
+    db:exec("INSERT INTO candidates (run_id, step, artifact, code) VALUES (1, 0, '{}', 'x')")
+    db:exec("INSERT INTO evaluations (run_id, step, candidate_id, split, score, examples) " ..
+      "VALUES (1, 0, 1, 'validation', 0.5, 3)")
+    for _, sql in ipairs({ "ALTER TABLE evaluations DROP COLUMN cpu_s",
+        "ALTER TABLE evaluations DROP COLUMN max_rss_kb", "PRAGMA user_version = 2" }) do
+      db:exec(sql)
+    end
+    db:close()
+    db = hone.store.open(path)
+    t.eq(hone.store.schema_version, 3, "this hone's schema")
+    t.eq(db:query("PRAGMA user_version")[1].user_version, 3, "migrated")
+    t.eq(db:query("SELECT score, examples, cpu_s, max_rss_kb FROM evaluations"), { { score = 0.5, examples = 3 } },
+      "row kept, new columns empty")
+    db:exec("UPDATE evaluations SET cpu_s = 1.5, max_rss_kb = 2048")
+    t.eq(db:query("SELECT cpu_s, max_rss_kb FROM evaluations"), { { cpu_s = 1.5, max_rss_kb = 2048 } }, "writable")
     db:close()
   end,
 }

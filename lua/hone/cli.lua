@@ -33,6 +33,8 @@ options for run:
   --task-llm PROVIDER:MODEL, --task-llm-url URL
                     the task's own model (BBEH answers with it); default: the optimizer's
   --llm-concurrency N   requests in flight at once when a task evaluates a split (8)
+  --jobs N          programs a task may run at once in the process sandbox, e.g. the folds
+                    of a cross-validation (1)
   --llm-cache MODE  on (default): replies are kept in the store and reused for equal requests;
                     off; only: never touch the network, fail on a reply not in the cache
   --budget LIMITS   hard limits per run, e.g. calls=50,tokens=200000 (also prompt_tokens,
@@ -58,7 +60,7 @@ local FLAGS = {
   run = { recipe = "string", set = "list", artifact = "string", seed = "integer",
           llm = "string", ["llm-url"] = "string", model = "string", ["task-llm"] = "string",
           ["task-llm-url"] = "string", ["llm-concurrency"] = "integer", ["llm-cache"] = "string",
-          budget = "string", optimizer = "string", quiet = "boolean", db = "string" },
+          budget = "string", optimizer = "string", quiet = "boolean", db = "string", jobs = "integer" },
   runs = { db = "string" },
   show = { db = "string", calls = "boolean" },
   replay = { db = "string", quiet = "boolean" },
@@ -213,7 +215,7 @@ local CACHE_MODES = { on = true, off = true, only = true }
 
 -- Everything a run needs, from flags (run) or from a stored run's config (replay).
 -- spec: {task_name, recipe_name, sets | params, seed, artifact, llm (config), task_llm,
---        budget (limits), cache, concurrency, replay_of, db, quiet}
+--        budget (limits), cache, concurrency, jobs, replay_of, db, quiet}
 local function execute(spec)
   local path, variant = locate("task", spec.task_name)
   local task = load_module("task", path)
@@ -272,10 +274,10 @@ local function execute(spec)
     trace = tr, task = task, task_name = spec.task_name, recipe_name = spec.recipe_name, params = params,
     seed = seed, client = optimizer_client, task_client = task_client, budget = budget, artifact = spec.artifact,
     optimizer = spec.optimizer == "baseline" and baseline.new({ seed = seed }) or nil,
-    log = log, replay_of = spec.replay_of,
+    log = log, replay_of = spec.replay_of, jobs = spec.jobs,
     config = { optimizer = spec.optimizer, llm = llm_config and public(llm_config),
                task_llm = spec.own_task_llm and public(task_config) or nil,
-               budget = spec.budget, llm_cache = spec.cache, llm_concurrency = spec.concurrency },
+               budget = spec.budget, llm_cache = spec.cache, llm_concurrency = spec.concurrency, jobs = spec.jobs },
   })
   if not ok then tr:close() fail(loop.is_stop(run) and run.message or ("task error: " .. tostring(run))) end
   local by = llm_config and string.format("model %s at %s", llm_config.model, llm_config.url) or
@@ -316,6 +318,8 @@ function commands.run(argv)
   if not CACHE_MODES[cache] then fail(string.format("--llm-cache takes on, off or only, not '%s'", cache)) end
   local concurrency = flags.llm_concurrency or 8
   if concurrency < 1 or concurrency > 1024 then fail("--llm-concurrency takes a number in [1, 1024]") end
+  local jobs = flags.jobs or 1
+  if jobs < 1 or jobs > 256 then fail("--jobs takes a number in [1, 256]") end
   local kind = flags.optimizer
   if kind ~= nil and kind ~= "llm" and kind ~= "baseline" then
     fail(string.format("--optimizer takes llm or baseline, not '%s'", kind))
@@ -340,7 +344,7 @@ function commands.run(argv)
     task_name = pos[1], recipe_name = flags.recipe or "fixed", sets = flags.set, seed = flags.seed or 1,
     artifact = flags.artifact, llm = llm_config, task_llm = task_config, own_task_llm = own, optimizer = kind,
     budget = flags.budget and parse_budget(flags.budget) or nil, cache = cache, concurrency = concurrency,
-    db = db_path(flags), quiet = flags.quiet,
+    jobs = jobs, db = db_path(flags), quiet = flags.quiet,
   })
   if status == "budget" then
     io.stdout:write(message, "; everything so far is kept\n")
@@ -389,7 +393,7 @@ function commands.replay(argv)
     task_name = r.task, recipe_name = r.recipe, params = config.params, seed = r.seed, artifact = config.artifact,
     llm = config.llm, task_llm = own and config.task_llm or config.llm, own_task_llm = own,
     optimizer = config.optimizer,
-    budget = config.budget, cache = "only", concurrency = config.llm_concurrency,
+    budget = config.budget, cache = "only", concurrency = config.llm_concurrency, jobs = config.jobs,
     replay_of = id, db = db_path(flags), quiet = flags.quiet,
   })
   if message then io.stderr:write("hone: ", message, "\n") end
@@ -439,6 +443,12 @@ function commands.show(argv)
   print("config   " .. r.config)
   print(string.format("started  %s  finished %s", r.started_at, r.finished_at or "-"))
   if r.error then print("error    " .. r.error) end
+  local config = hone.json.decode(r.config)
+  local score = type(config) == "table" and type(config.score) == "table" and config.score or nil
+  if score then   -- what the train, val and test columns mean
+    print(string.format("scores   %s, %s is better", score.metric or "the task's score",
+      score.higher_is_better == false and "lower" or "higher"))
+  end
   print()
   print(string.format("%-5s %-4s %-9s %-9s %-8s %-8s %-8s %-6s %-8s %-8s %s", "step", "B", "candidate",
     "accepted", "train", "val", "test", "calls", "tokens", "llm s", "error"))
@@ -447,7 +457,7 @@ function commands.show(argv)
     print(string.format("%-5d %-4s %-9s %-9s %-8s %-8s %-8s %-6d %-8d %-8s %s", s.step,
       s.batch_size or "-", s.candidate_id or "-", s.accepted == 1 and "yes" or "no",
       loop.fmt(s.train_score), loop.fmt(s.validation_score), loop.fmt(s.test_score), s.llm_calls,
-      s.prompt_tokens + s.completion_tokens, seconds(s.llm_latency_ms), s.error or ""))
+      s.prompt_tokens + s.completion_tokens, seconds(s.llm_latency_ms), (s.error or ""):match("^[^\n]*")))
     best = s.best_id or best
     final = s.current_id or final
   end
@@ -479,6 +489,17 @@ function commands.show(argv)
   print(string.format("llm      %d calls (%d from the cache, %d HTTP attempts), %d prompt + %d completion " ..
     "tokens, %s s waiting on the LLM", t.calls, t.cache_hits, t.attempts, t.prompt_tokens, t.completion_tokens,
     seconds(t.latency_ms)))
+  -- programs run in the process sandbox: what the evaluations cost
+  local u = tr.db:query("SELECT count(cpu_s) AS n, sum(cpu_s) AS cpu, max(max_rss_kb) AS rss, " ..
+    "sum(duration_ms) AS ms FROM evaluations WHERE run_id = ? AND cpu_s IS NOT NULL", id)[1]
+  if u.n > 0 then
+    print(string.format("compute  %d evaluations ran programs: %.1f CPU s, %s s, peak memory %.0f MiB", u.n,
+      u.cpu, seconds(u.ms), u.rss / 1024))
+  end
+  -- what the task made of the best candidate at the end (mlbench: a Kaggle submission)
+  for _, e in ipairs(tr.db:query("SELECT message FROM events WHERE run_id = ? AND kind = 'finish' ORDER BY id", id)) do
+    print("finish   " .. e.message)
+  end
   tr:close()
   return 0
 end

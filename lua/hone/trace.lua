@@ -52,9 +52,9 @@ end
 function Trace:insert_evaluation(e)
   self.db:exec(
     "INSERT INTO evaluations (run_id, step, candidate_id, split, score, examples, results, " ..
-    "error, error_kind, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "error, error_kind, duration_ms, cpu_s, max_rss_kb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     e.run_id, e.step, e.candidate_id, e.split, e.score, e.examples, encode_or_nil(e.results),
-    e.error, e.error_kind, e.duration_ms)
+    e.error, e.error_kind, e.duration_ms, e.cpu_s, e.max_rss_kb)
 end
 
 function Trace:insert_llm_call(c)
@@ -105,7 +105,10 @@ function Trace:runs()
   return self.db:query(
     "SELECT r.id, r.task, r.recipe, r.seed, r.status, r.started_at, r.finished_at, " ..
     "  (SELECT count(*) FROM steps s WHERE s.run_id = r.id AND s.step > 0) AS steps, " ..
-    "  (SELECT max(validation_score) FROM steps s WHERE s.run_id = r.id) AS best_validation, " ..
+    -- the best as the loop chose it (in the task's direction): the last step's best candidate
+    "  (SELECT e.score FROM evaluations e WHERE e.split = 'validation' AND e.candidate_id = " ..
+    "    (SELECT s.best_id FROM steps s WHERE s.run_id = r.id ORDER BY s.step DESC LIMIT 1) " ..
+    "   ORDER BY e.id LIMIT 1) AS best_validation, " ..
     "  (SELECT sum(prompt_tokens + completion_tokens) FROM steps s WHERE s.run_id = r.id) AS tokens " ..
     "FROM runs r ORDER BY r.id")
 end
