@@ -335,7 +335,7 @@ function Run:step(opts)
   self.log(string.format("step %d  B=%d  train %s -> %s  validation %s  best %s  tokens %d%s%s",
     n, b, M.fmt(before.score), M.fmt(s.train_after), M.fmt(s.validation),
     M.fmt(self.best.validation), s.prompt_tokens + s.completion_tokens,
-    s.accepted and "  accepted" or "", s.error and ("  (" .. s.error .. ")") or ""))
+    s.accepted and "  accepted" or "", s.error and ("  (" .. s.error:match("^[^\n]*") .. ")") or ""))
 
   self:check_llm(calls)
   -- the task's own model down (every question of an evaluation failed) counts like the optimizer's
