@@ -153,3 +153,65 @@ local many = time(1, function()
 end) / N
 print(string.format("  run_many, jobs = 4: %.0f us per run", many))
 os.execute("rm -rf " .. work)
+
+-- The loop's own overhead: toy runs against the scripted server answering at once, with
+-- trivial evaluations; what a step spends outside the LLM and the evaluations is hone's.
+do
+  local loop_support = dofile("tests/support.lua")
+  local srv = loop_support.llm_server()
+  local step_code = "function price(age)\n  if age < 12 then return 5 end\n  return %d\nend"
+  local replies = {}
+  for i = 1, 60 do
+    replies[i] = { content = hone.json.encode({ reasoning = "r", suggestion = { price = step_code:format(i) } }) }
+  end
+  srv:script({ replies = replies })
+  local loop_dir = (os.getenv("TMPDIR") or "/tmp") .. "/hone-bench-loop-" .. os.time()
+  os.execute("mkdir -p " .. loop_dir)
+  local loop_db = loop_dir .. "/loop.db"
+  local steps = 50
+  local started = hone.now()
+  os.execute(string.format("%s run toy --llm-url %s --model bench --llm-cache off --db %s --quiet --set steps=%d " ..
+    "--set batch_size=3 > /dev/null 2>&1", hone.executable, srv.url, loop_db, steps))
+  local elapsed = hone.now() - started
+  local store = hone.store.open(loop_db)
+  local s = store:query("SELECT sum(duration_ms) AS total, sum(llm_latency_ms) AS llm, count(*) AS n " ..
+    "FROM steps WHERE step > 0")[1]
+  local e = store:query("SELECT sum(duration_ms) AS eval FROM evaluations WHERE step > 0")[1]
+  store:close()
+  local outside = s.total - s.llm - e.eval
+  print(string.format("loop: %d toy steps, instant scripted LLM: %.0f us per step in all, of which LLM %.0f us " ..
+    "(python server), evaluations %.0f us, hone's own %.0f us per step (%.1f%% of the step; goal < 1%% with a " ..
+    "real LLM: at 2 s per call that is %.3f%%); whole process %.2f s", s.n, s.total / s.n * 1e3, s.llm / s.n * 1e3,
+    e.eval / s.n * 1e3, outside / s.n * 1e3, outside / s.total * 100, outside / s.n / (2000 + outside / s.n) * 100,
+    elapsed))
+  loop_support.shutdown()
+  os.execute("rm -rf " .. loop_dir)
+end
+
+-- External environments: a line round trip with a spawned program, and hone's own engines
+-- served over the JSON-lines protocol (tests/atari_env_server.lua) to the Lua episode loop,
+-- next to the same policy through hone.atari.episode.
+local echo = exec.spawn({ argv = { "sh", "-c", "while read -r l; do echo \"$l\"; done" } })
+local trip = time(5000, function()
+  echo:send("x\n")
+  echo:receive(10)
+end)
+echo:close()
+print(string.format("spawned process: send + receive of one line %.0f us (sh read/echo)", trip))
+local external = dofile(hone.root .. "/tasks/atari/external.lua")
+for _, name in ipairs({ "pong", "freeway" }) do
+  local command = { hone.executable, "lua", hone.root .. "/tests/atari_env_server.lua", name }
+  local env = external.open({ command = command, readable = { hone.root }, name = name })
+  local policy <close> = hone.sandbox.lua.new({})
+  policy:load(trivial)
+  local steps, done, t1 = 3000, 0, hone.now()
+  env:reset(1)
+  while done < steps do
+    if env:done() then env:reset() end
+    done = done + external.episode(env, policy, "policy", steps - done).steps
+  end
+  local rate = steps / (hone.now() - t1)
+  env:close()
+  print(string.format("atari %-8s through the protocol: %4.1f k steps/s (episode loop in Lua, server in the process " ..
+    "sandbox); built-in episode %4.0f k steps/s", name, rate / 1e3, episode_rate(name, 40000) / 1e3))
+end

@@ -64,6 +64,12 @@ static int l_now(lua_State *L) {
     return 1;
 }
 
+/* hone.isatty(fd): progress is a live line on a terminal and plain lines elsewhere. */
+static int l_isatty(lua_State *L) {
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
 static int open_hone(lua_State *L) {
     const char *root = lua_tostring(L, lua_upvalueindex(1));
     lua_newtable(L);
@@ -76,8 +82,15 @@ static int open_hone(lua_State *L) {
     lua_setfield(L, -2, "sandbox");
     hone_open_atari(L);  lua_setfield(L, -2, "atari");
     lua_pushcfunction(L, l_now);      lua_setfield(L, -2, "now");
+    lua_pushcfunction(L, l_isatty);   lua_setfield(L, -2, "isatty");
     lua_pushliteral(L, HONE_VERSION); lua_setfield(L, -2, "version");
     lua_pushstring(L, root);          lua_setfield(L, -2, "root");
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {   /* a sweep starts more of itself: the same binary, sanitized or not */
+        lua_pushlstring(L, exe, (size_t)n);
+        lua_setfield(L, -2, "executable");
+    }
     return 1;
 }
 

@@ -5,8 +5,8 @@
 ** tasks/) from $HONE_HOME or from the executable's own folder, puts root/lua on
 ** package.path, and preloads `hone`, a table of the kernel's capabilities:
 ** hone.json, hone.store, hone.llm, hone.sandbox.lua, hone.sandbox.exec, hone.atari (the
-** Atari engines, tasks/atari/atari_lua.h), hone.now() (monotonic seconds), hone.version and
-** hone.root.
+** Atari engines, tasks/atari/atari_lua.h), hone.now() (monotonic seconds), hone.isatty(fd),
+** hone.version, hone.root and hone.executable (this binary's path).
 */
 #ifndef HONE_HOST_H
 #define HONE_HOST_H

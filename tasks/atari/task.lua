@@ -6,8 +6,12 @@
 -- plays a whole fresh episode) and shows them to the optimizer with the policy's
 -- evaluation score and its band. Validation is the paper's evaluation episodes; test is
 -- as many held-out seeds, recorded but never shown nor used to select.
+-- With --set env_command="..." the episodes are played by an external environment instead
+-- (tasks/atari/external.lua: a user's ALE + OCAtari over a JSON-lines protocol).
 local hone = require("hone")
 local templates = require("hone.templates")
+local loop = require("hone.loop")
+local external = dofile(hone.root .. "/tasks/atari/external.lua")
 
 local M = {}
 
@@ -48,17 +52,27 @@ local function load_policy(artifact)
   return sb
 end
 
+-- Plays env with the policy in sb: hone.atari.episode's C loop on hone's own engines,
+-- external.episode's Lua loop, with the same result, on an external environment.
+local function episode(env, sb, entry, steps, opts)
+  if external.is_env(env) then return external.episode(env, sb, entry, steps, opts) end
+  return hone.atari.episode(env, sb, entry, steps, opts)
+end
+
 -- Plays steps of env with artifact's policy: the run's record of it (score = reward).
-local function play(spec, artifact, env, steps, horizon)
+-- record: a list the actions played are appended to (external envs, to replay them).
+local function play(spec, artifact, env, steps, horizon, record)
   local sb, err = load_policy(artifact)
   if not sb then
     return { results = {}, error = describe(err, "loading the policy", artifact), error_kind = err.kind }
   end
   local from = env:steps()
-  local r = hone.atari.episode(env, sb, spec.entry, steps, { horizon = horizon })
+  local r = episode(env, sb, spec.entry, steps, { horizon = horizon, record = record })
+  local st = sb:stats()
   sb:close()
   local rec = {
     score = r.reward_total, trace = r.trace, played = r, from = from,
+    cpu_s = st.cpu_s, max_rss_kb = st.memory_peak // 1024,
     results = { { id = from, input = string.format("episode steps %d..%d", from, from + r.steps - 1),
                   output = r.reward_total, score = r.reward_total, invalid_actions = r.invalid_actions } },
   }
@@ -70,9 +84,52 @@ local function play(spec, artifact, env, steps, horizon)
   return rec
 end
 
+-- The process sandbox always shows these; a path under one needs no `readable`.
+local SHOWN = { "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc" }
+
+local function under(path, dir)
+  return path == dir or path:sub(1, #dir + 1) == dir .. "/"
+end
+
+-- What an external environment's process sees read-only besides the system: env_readable
+-- (paths separated by ':') and every absolute path its command names that exists (the
+-- bridge script, a venv's python), unless already visible.
+local function readable_paths(words, extra)
+  local list = {}
+  for path in extra:gmatch("[^:]+") do list[#list + 1] = path end
+  local function visible(path)
+    for _, dirs in ipairs({ SHOWN, list }) do
+      for _, dir in ipairs(dirs) do if under(path, dir) then return true end end
+    end
+    return false
+  end
+  for _, w in ipairs(words) do
+    local f = w:sub(1, 1) == "/" and not visible(w) and io.open(w, "r")
+    if f then
+      f:close()
+      list[#list + 1] = w
+    end
+  end
+  return list
+end
+
+local function same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+-- An external environment that fails ends the run (status failed, its one-line reason):
+-- the candidate is not at fault, and no score can be had without it.
+local function environment_failed(err)
+  if external.is_error(err) then error(setmetatable({ status = "failed", message = err.message }, loop.Stop), 0) end
+  error(err, 0)
+end
+
 function M.variant(name)
-  local ok, spec = pcall(dofile, hone.root .. "/tasks/atari/games/" .. name .. ".lua")
-  if not ok then
+  local found, spec = pcall(dofile, hone.root .. "/tasks/atari/games/" .. name .. ".lua")
+  if not found then
     error(string.format("no Atari game '%s' (games: %s)", name, table.concat(M.variants, ", ")), 0)
   end
   local max_steps = hone.atari.info(name).max_steps
@@ -87,7 +144,9 @@ function M.variant(name)
     -- the paper's protocol for this game, and its practice (restore the best below 0.8x)
     defaults = { steps = spec.steps, horizon = spec.horizon, batch_size = 1, restore_below = 0.8 },
     params = { eval_episodes = spec.evaluation.episodes, eval_steps = spec.evaluation.max_steps,
-               test_episodes = spec.evaluation.episodes },
+               test_episodes = spec.evaluation.episodes,
+               -- an external environment instead of hone's engine (README, "External environments")
+               env_command = "", env_readable = "", env_memory = 8192, env_timeout = external.TIMEOUT },
   }
 
   function task.stage(score) return band(spec, score) end
@@ -103,44 +162,118 @@ function M.variant(name)
              test = seeds(TEST_SEED, params.test_episodes) }
   end
 
-  -- Mean episode score over the examples (episode seeds), each in a fresh sandbox.
-  function task.evaluate(artifact, examples, ctx)
-    local results, total = {}, 0
+  -- The env_command's process, started in the process sandbox (README, "External
+  -- environments"); nil when the task plays hone's own engine.
+  local function open_external(params)
+    local words = external.words(params.env_command)
+    if #words == 0 then return nil end
+    return external.open({ command = words, name = name, readable = readable_paths(words, params.env_readable),
+                           memory = params.env_memory * 1024 * 1024, timeout = params.env_timeout })
+  end
+
+  -- Mean episode score over the examples (episode seeds), each in a fresh sandbox; an
+  -- external environment is one process for all of them, reset to each seed.
+  local function evaluate(artifact, examples, ctx, ext)
+    local results, total, cpu, peak = {}, 0, 0, 0
     for i, ex in ipairs(examples) do
-      local env = hone.atari.new(name, ex.seed)
+      local env = ext or hone.atari.new(name, ex.seed)
+      if ext then ext:reset(ex.seed) end
       local rec = play(spec, artifact, env, ctx.params.eval_steps)
+      cpu, peak = cpu + (rec.cpu_s or 0), math.max(peak, rec.max_rss_kb or 0)
       if rec.error then
         return { results = results, error = string.format("episode seed %d, %s", ex.seed, rec.error),
-                 error_kind = rec.error_kind }
+                 error_kind = rec.error_kind, cpu_s = cpu, max_rss_kb = peak }
       end
       local r = rec.played
       results[i] = { id = ex.id, input = ex.input, output = r.score, score = r.score, steps = r.steps,
                      invalid_actions = r.invalid_actions, feedback = band(spec, r.score) }
       total = total + r.score
     end
-    return { score = #examples > 0 and total / #examples or nil, results = results }
+    return { score = #examples > 0 and total / #examples or nil, results = results, cpu_s = cpu, max_rss_kb = peak }
   end
 
-  -- H more steps of the training episode (a new one when it ended, or for "episode").
-  function task.experience(artifact, opts)
-    local st = opts.state or { episode = 0 }
+  function task.evaluate(artifact, examples, ctx)
+    local ext
+    local ok, r = pcall(function()
+      ext = #examples > 0 and open_external(ctx.params) or nil
+      return evaluate(artifact, examples, ctx, ext)
+    end)
+    if ext then ext:close() end
+    if not ok then environment_failed(r) end
+    return r
+  end
+
+  -- again() on an external environment, which cannot be cloned: a fresh process reset to
+  -- the episode's seed replays the actions played before the experience began, and the
+  -- candidate plays on from there. That needs an environment deterministic given the seed,
+  -- so the observation reached must be the one the experience started from.
+  local function replay(params, from, candidate, steps)
+    local env
+    local ok, r = pcall(function()
+      env = open_external(params)
+      env:reset(from.seed)
+      for i = 1, from.steps do
+        if env:done() then break end
+        env:step(from.actions[i])
+      end
+      if not same(env:observation(), from.observation) then
+        external.fail(string.format("external env %s: replay: reset(%d) and the same %d actions led elsewhere; " ..
+          "replaying an experience needs an environment deterministic given the seed", name, from.seed, from.steps))
+      end
+      return play(spec, candidate, env, steps)
+    end)
+    if env then env:close() end
+    if not ok then environment_failed(r) end
+    return r
+  end
+
+  -- H more steps of the training episode (a new one when it ended, or for "episode"). An
+  -- external environment is one process for the run's training episodes, reset to each.
+  local function experience(artifact, opts, st)
+    local params = opts.params
     local whole = opts.horizon == "episode"
     if whole or not st.env or st.env:done() then
       st.episode = st.episode + 1
-      st.env = hone.atari.new(name, TRAIN_SEED * opts.seed + st.episode)
+      local seed = TRAIN_SEED * opts.seed + st.episode
+      if params.env_command:match("%S") then
+        st.env = st.env or open_external(params)
+        st.env:reset(seed)
+        st.seed, st.actions = seed, {}
+      else
+        st.env = hone.atari.new(name, seed)
+      end
     end
-    local steps = whole and math.min(opts.params.eval_steps, max_steps) or opts.horizon
-    local start = st.env:clone()
-    local rec = play(spec, artifact, st.env, steps, steps)
+    local env = st.env
+    local ext = external.is_env(env)
+    local steps = whole and math.min(params.eval_steps, ext and env:max_steps() or max_steps) or opts.horizon
+    local again
+    if ext then
+      local from = { seed = st.seed, steps = #st.actions, actions = st.actions, observation = env:observation() }
+      again = function(candidate) return replay(params, from, candidate, steps) end
+    else
+      local start = env:clone()
+      again = function(candidate) return play(spec, candidate, start:clone(), steps) end
+    end
+    local rec = play(spec, artifact, env, steps, steps, ext and st.actions or nil)
     local r = rec.played
     rec.evidence = templates.episodic(rec.trace or {}, {
       horizon = opts.horizon, from = rec.from, rollout_reward = r and r.reward_total,
-      episode_done = st.env:done(), error = rec.error, invalid_actions = r and r.invalid_actions,
+      episode_done = env:done(), error = rec.error, invalid_actions = r and r.invalid_actions,
       evaluation = opts.score and string.format("%.1f", opts.score), stage = band(spec, opts.score),
     })
     rec.state = st
-    rec.again = function(candidate) return play(spec, candidate, start:clone(), steps) end
+    rec.again = again
     rec.trace, rec.played = nil, nil   -- the store keeps results, not every step's objects
+    return rec
+  end
+
+  function task.experience(artifact, opts)
+    local st = opts.state or { episode = 0 }
+    local ok, rec = pcall(experience, artifact, opts, st)
+    if not ok then
+      if external.is_env(st.env) then st.env:close(0) end
+      environment_failed(rec)
+    end
     return rec
   end
 
