@@ -448,4 +448,33 @@ def train_model(x, y, test_data):
     t.eq({ code, count(out, "already in") }, { 0, 4 }, "whole files are kept")
     t.eq(count(t.read(bin .. "/log"), "\n"), 4, "and not fetched again")
   end,
+
+  ["a sweep over a task whose score is an error: the lowest mean is the best, validation as the loop chose"] =
+  function(t)
+    local sweep_mod = require("hone.sweep")
+    local trace = require("hone.trace")
+    local tr = trace.open(t.tmpdir() .. "/sweep.db")
+    tr.db:exec("INSERT INTO sweeps (name, spec) VALUES ('s', ?)", json.encode({ grid = { { "cv", { 0, 5 } } } }))
+    -- two cells (cv = 0, 5), one run each; each run's best (by the loop) is its lower validation RMSE
+    for i, v in ipairs({ { 0.15, 0.13 }, { 0.14, 0.12 } }) do
+      local run = tr:create_run({ task = "mlbench/house_prices", recipe = "fixed", seed = 1,
+        config = { score = { metric = "RMSE of log(SalePrice)", higher_is_better = false } } })
+      local ids = {}
+      for step, score in ipairs(v) do
+        ids[step] = select(2, tr.db:exec("INSERT INTO candidates (run_id, step, artifact, code) " ..
+          "VALUES (?, ?, '{}', 'x')", run, step - 1))
+        tr.db:exec("INSERT INTO evaluations (run_id, step, candidate_id, split, score, examples) " ..
+          "VALUES (?, ?, ?, 'validation', ?, 10)", run, step - 1, ids[step], score)
+        tr:insert_step({ run_id = run, step = step - 1, candidate_id = ids[step], accepted = true,
+          current_id = ids[step], best_id = ids[#ids], validation_score = score })
+      end
+      tr.db:exec("INSERT INTO sweep_cells (sweep_id, cell, seed, run_id, status) VALUES (1, ?, 1, ?, 'done')",
+        json.encode({ task = "mlbench/house_prices", recipe = "fixed", params = { cv = (i - 1) * 5 } }), run)
+    end
+    local s = sweep_mod.summary(tr, tr.db:query("SELECT * FROM sweeps")[1], "validation")
+    t.eq(s.lower, { ["mlbench/house_prices"] = true }, "the runs say lower is better")
+    t.eq(s.scores["fixed cv=0"]["mlbench/house_prices"], { 0.13 }, "each run's best validation: the lower one")
+    t.eq(s.best["mlbench/house_prices"], 0.12, "the best cell has the lowest mean")
+    tr:close()
+  end,
 }
