@@ -24,7 +24,7 @@ commands:
                  one self-contained HTML file: curves, B and H, cost, failures, every step's
                  diff and reasoning; for a sweep its tables and curves with error bands.
                  A number is a run id; sweep:ID (or sweep:NAME) a sweep; anything else a sweep name
-  data TASK      download a task's public data set (bbeh) into $HONE_DATA, else ~/.cache/hone/data
+  data TASK      download a task's public data set (bbeh, mlbench) into $HONE_DATA, else ~/.cache/hone/data
   lua FILE ...   run a Lua script with the hone module (tests, experiments)
   help           this text;  version: hone's version
 
