@@ -313,7 +313,9 @@ def train_model(x, y, test_data):
         step)
     end
     t.eq(kinds, { "runtime\n", "timeout\n", "output\n", "memory\n" }, "each failure's kind")
-    t.match(rows[3], "candidate failed on validation: KeyError: 'NoSuchColumn'", "the exception named")
+    t.match(rows[3], "candidate failed on validation: KeyError: 'NoSuchColumn' / Traceback %(most recent call " ..
+      "last%): / .* / +File \"pipeline%.py\", line %d+ %(train_model, line 2%), in train_model / ",
+      "the exception named, then the traceback's tail")
     t.match(rows[4], "timeout: the pipeline ran past time_limit = 10 s", "the timeout")
     t.match(rows[5], "output: the pipeline printed more than 1024 KiB to stdout", "the flood")
     t.match(rows[6], "memory: the pipeline ran out of memory", "the memory")

@@ -232,6 +232,10 @@ function Run:restore_best(reason)
   return true
 end
 
+-- Is the task episodic (a horizon means something)? A task with experience() is, unless it
+-- says episodic = false (mlbench: its experience is an evaluation, not a rollout).
+function M.episodic(task) return task.experience ~= nil and task.episodic ~= false end
+
 function M.fmt(x)
   if x == nil then return "-" end
   return string.format("%.3f", x)
@@ -270,7 +274,7 @@ function Run:step(opts)
   local p = self.params
   local b = math.tointeger(opts.batch_size or p.batch_size or 1)
   assert(b and b >= 1, "batch_size must be a positive integer")
-  local h = self.task.experience and (opts.horizon or p.horizon) or nil   -- only episodic tasks have one
+  local h = M.episodic(self.task) and (opts.horizon or p.horizon) or nil   -- only episodic tasks have one
   assert(h == nil or h == "episode" or (math.tointeger(h) and h >= 1),
     "horizon must be a positive integer or 'episode'")
   local rule = opts.accept or p.accept or "always"

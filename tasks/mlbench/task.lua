@@ -451,6 +451,7 @@ function M.variant(name)
     default_artifact = "one_function",
     starting_artifacts = pipelines.artifacts(name),
     metric = c.metric, higher_is_better = c.higher_is_better,
+    episodic = false,     -- experience() is the validation evaluation, not a rollout: no horizon
     -- the paper: 20 steps, memory 5, every candidate that runs is taken
     defaults = { steps = 20, batch_size = 1, accept = "always" },
     params = {
