@@ -274,7 +274,8 @@ def train_model(x, y, test_data):
         local _, shown = t.hone("show 1 --db " .. db)
         t.match(shown, "\nscores   " .. (c[1] == "house_prices" and "RMSE of log%(SalePrice%), lower" or
           "accuracy, higher") .. " is better\n", what .. ": show states what the scores are")
-        t.match(shown, "\ncompute  2 evaluations ran programs: [%d.]+ CPU s", what .. ": show sums the compute")
+        t.match(shown, "\ncompute  2 evaluations: [%d.]+ CPU s in the sandboxes, [%d.]+ s, peak memory %d+ MiB\n",
+          what .. ": show sums the compute")
         t.match(shown, "\nfinish   submission hone%-runs/1/submission%.csv: " .. c[7] .. " rows", "show: submission")
       else
         t.eq(sql(t, db, "SELECT count(*) FROM events"), "0\n", what .. ": submission=off writes none")

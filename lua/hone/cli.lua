@@ -571,11 +571,11 @@ function commands.show(argv)
   print(string.format("llm      %d calls (%d from the cache, %d HTTP attempts), %d prompt + %d completion " ..
     "tokens, %s s waiting on the LLM", t.calls, t.cache_hits, t.attempts, t.prompt_tokens, t.completion_tokens,
     seconds(t.latency_ms)))
-  -- programs run in the process sandbox: what the evaluations cost
+  -- what the evaluations cost in the sandboxes (those that recorded it)
   local u = tr.db:query("SELECT count(cpu_s) AS n, sum(cpu_s) AS cpu, max(max_rss_kb) AS rss, " ..
     "sum(duration_ms) AS ms FROM evaluations WHERE run_id = ? AND cpu_s IS NOT NULL", id)[1]
   if u.n > 0 then
-    print(string.format("compute  %d evaluations ran programs: %.1f CPU s, %s s, peak memory %.0f MiB", u.n,
+    print(string.format("compute  %d evaluations: %.1f CPU s in the sandboxes, %s s, peak memory %.0f MiB", u.n,
       u.cpu, seconds(u.ms), u.rss / 1024))
   end
   -- what the task made of the best candidate at the end (mlbench: a Kaggle submission)
