@@ -22,27 +22,17 @@
 -- After a change the recipe waits `patience` updates before judging again, so one noisy
 -- step cannot make it oscillate. Every step records its decision (steps.decision):
 -- {batch_size, horizon, changed, reason}.
-local M = {}
+local hone = require("hone")
+local fixed = dofile(hone.root .. "/recipes/fixed.lua")
 
-M.params = {
-  steps = 15,
-  batch_size = 3,
-  horizon = 25,
-  patience = 2,
-  batch_ladder = "1,3,5,8",
-  horizon_ladder = "1,5,25,100,400",
-  memory = 5,
-  accept = "always",
-  retries = 2,
-  restore_below = 0,
-  early_stop = true,
-  test_every_step = true,
-  llm_temperature = 0.0,
-  llm_max_tokens = 4096,
-  llm_timeout = 300,
-  llm_retries = 4,
-  llm_backoff = 1.0,
-}
+local M = { params = {} }
+for k, v in pairs(fixed.params) do M.params[k] = v end   -- the same safety nets and LLM settings
+M.params.steps = 15
+M.params.batch_size = 3
+M.params.horizon = 25
+M.params.patience = 2
+M.params.batch_ladder = "1,3,5,8"
+M.params.horizon_ladder = "1,5,25,100,400"
 
 local function ladder(text)
   local out = {}
