@@ -103,7 +103,7 @@ end
 function M.run(run)
   local p = run.params
   local state = {
-    batch_size = math.tointeger(p.batch_size), horizon = p.horizon, episodic = run.task.experience ~= nil,
+    batch_size = math.tointeger(p.batch_size), horizon = p.horizon, episodic = require("hone.loop").episodic(run.task),
     patience = math.max(1, math.tointeger(p.patience) or 2),
     batch_ladder = ladder(p.batch_ladder), horizon_ladder = ladder(p.horizon_ladder),
   }

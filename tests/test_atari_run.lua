@@ -59,7 +59,8 @@ return {
       t.eq(sql(t, db, "SELECT kind FROM events WHERE step = 2"), "rollback\n", "rolled back")
       t.eq(sql(t, db, "SELECT accepted FROM steps WHERE step = 3"), "1\n", "the third proposal runs")
       t.ok(tonumber(sql(t, db, "SELECT validation_score FROM steps WHERE step = 3")) > 0, "and crosses the road")
-      t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE split = 'test'"), "4\n", "test recorded per step")
+      t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE split = 'test'"), "3\n",
+        "test recorded per step, but for the candidate that failed on validation (rolled back)")
       t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE cpu_s IS NULL OR max_rss_kb IS NULL"), "0\n",
         "every evaluation records what it cost")
       t.eq(sql(t, db, "SELECT max_rss_kb > 10 AND cpu_s > 0 FROM evaluations WHERE step = 0 AND split = 'validation'"),
@@ -110,17 +111,17 @@ return {
   ["the fixed recipe stops at the target and restores the best"] = function(t)
     local fixed = dofile(hone.root .. "/recipes/fixed.lua")
     local Run = require("hone.loop").Run
-    local function fake(scores, target, restore_below)
+    local function fake(scores, target, restore_below, higher)
       local run = setmetatable({ params = { steps = #scores, batch_size = 1, horizon = 1,
                                             restore_below = restore_below, early_stop = true },
                     task = { target = target }, log = function() end, best = {}, current = {}, restored = 0,
-                    steps = 0 },
+                    steps = 0, higher = higher ~= false },
                     { __index = Run })
       function run:step()
         self.steps = self.steps + 1
         local v = scores[self.steps]
         self.current = { validation = v }
-        if not self.best.validation or v > self.best.validation then self.best = { validation = v } end
+        if self:better(v, self.best.validation) then self.best = { validation = v } end
       end
       function run:restore_best() self.restored = self.restored + 1 self.current = self.best end
       fixed.run(run)
@@ -132,6 +133,11 @@ return {
     t.eq({ r.steps, r.restored }, { 5, 2 }, "restores when validation falls below 0.8 x best (7 < 8, 2 < 8)")
     r = fake({ -5, -10 }, 100, 0.8)
     t.eq(r.restored, 0, "no restore on negative scores, where a fraction means nothing")
+    -- an error (lower is better): the target is reached from above, "below 0.8 x best" is above best / 0.8
+    r = fake({ 0.30, 0.20, 0.12, 0.5 }, 0.15, 0, false)
+    t.eq({ r.steps, r.best.validation }, { 3, 0.12 }, "stops once the best error is at or below the target")
+    r = fake({ 0.2, 0.1, 0.12, 0.13, 0.3 }, 0, 0.8, false)
+    t.eq({ r.steps, r.restored }, { 5, 2 }, "restores when the error rises above best / 0.8 (0.13, 0.3 > 0.125)")
   end,
 
   ["the episodic template: compact objects, rewards, thinning"] = function(t)

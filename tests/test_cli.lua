@@ -31,6 +31,8 @@ return {
       { "run toy --set nosuch=1 " .. LLM,
         "recipe fixed and this task have no parameter 'nosuch' %(known: .*batch_size" },
       { "run toy --set batch_size=many " .. LLM, "parameter batch_size takes a number, not 'many'" },
+      { "run toy --jobs 0 " .. LLM, "%-%-jobs takes a number in %[1, 256%]" },
+      { "run toy --jobs two " .. LLM, "%-%-jobs takes a whole number, not 'two'" },
     }) do
       local code, _, err = t.hone(c[1])
       t.eq(code, 2, "exit code of: hone " .. c[1])
@@ -47,6 +49,10 @@ return {
       "For an LLM, pass %-%-llm PROVIDER:MODEL", "said loudly, with the options")
     one_line(t, err)
     t.match(out, "seed 1, the baseline optimizer %(no LLM%)", "the run line says so too")
+    local p = io.popen("sqlite3 " .. t.sh_quote(dir .. "/b.db") ..
+      " \"SELECT json_extract(config, '$.jobs') FROM runs\"")
+    t.eq(p:read("a"), "1\n", "--jobs defaults to 1, recorded in the run's config")
+    p:close()
     code, out, err = t.hone("run toy --optimizer llm --db " .. dir .. "/b.db")
     t.eq({ code, out }, { 2, "" }, "asking for an LLM without one")
     t.match(err, "no LLM endpoint: pass %-%-llm PROVIDER:MODEL", "message")

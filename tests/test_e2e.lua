@@ -100,6 +100,12 @@ return {
       end
     end
     t.ok(shown >= 15, "training examples were shown")
+    -- the hanging candidate's error opens the next update's feedback (its training batch timed
+    -- out); memory names it
+    local last = reqs[#reqs].body.messages[2].content
+    t.match(last, "\n#Feedback\nYour last change %(step 4%) failed and was rolled back; the code above is the last " ..
+      "one that ran%. The error:\nexample %d+: timeout", "the failure fed back")
+    t.match(last, "\nAttempt at step 4 %(failed: example %d+: timeout", "and remembered")
     local f = assert(io.open(db, "rb"))
     local bytes = f:read("a")
     f:close()

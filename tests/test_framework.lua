@@ -224,4 +224,39 @@ return {
     t.eq(selection.accept("improves_validation", { validation = 0.4, current_validation = 0.4 }), false, "equal")
     t.eq(selection.accept("improves_validation", { validation = 0.9, failed = true }), false, "failed")
   end,
+
+  ["python blocks: compiled in the process sandbox before anything runs; helpers may precede the entry"] = function(t)
+    local a = artifact.new({ language = "python", blocks = {
+      { name = "imports", editable = false, code = "import math" },
+      { name = "fit", code = "def fit(x, y):\n    return x" },
+    } })
+    t.eq(a:block("fit").signature, "fit(x,y)", "signature from the def")
+    t.ok(a:check("fit", "import os\n\n\ndef helper(v):\n    return v\n\n\ndef fit(x, y):\n    return helper(x)\n"),
+      "helpers and imports before the entry")
+    local _, why = a:check("fit", "def fit(x, y):\n    return [x\n")
+    t.match(why, "^'fit' does not compile: line 2: SyntaxError: '%[' was never closed: return %[x$", "syntax")
+    _, why = a:check("fit", "def fit(x, y):\nreturn x\n")
+    t.match(why, "^'fit' does not compile: line 2: IndentationError: ", "indentation")
+    _, why = a:check("fit", "return 1\n")
+    t.match(why, "'return' outside function", "compiled, not only parsed")
+    _, why = a:check("fit", "def fit(x):\n    return x\n")
+    t.match(why, "must keep its signature fit%(x,y%) %(got fit%(x%)%)", "signature")
+    _, why = a:check("fit", "def helper(x, y):\n    return x\n")
+    t.match(why, "must keep its signature fit%(x,y%) %(got helper%(x,y%)%)", "the entry must be there")
+    t.ok(a:check("fit", "def fit(x, y):\n    while True:\n        pass\n"), "compiling runs nothing")
+  end,
+
+  ["selection in the task's direction: an error (higher_is_better = false) is better when lower"] = function(t)
+    t.ok(selection.better(0.1, 0.2, false) and not selection.better(0.2, 0.1, false), "lower wins")
+    t.ok(selection.better(0.1, nil, false) and not selection.better(nil, 0.1, false), "nil never wins")
+    t.ok(not selection.better(0.1, 0.1, false), "a tie keeps the earlier")
+    t.eq(selection.accept("improves_validation", { validation = 0.12, current_validation = 0.15, higher = false }),
+      true, "a lower error improves")
+    t.eq(selection.accept("improves_batch", { before = 0.12, after = 0.15, higher = false }), false,
+      "a higher error does not")
+    t.ok(selection.reached(0.1, 0.12, false) and not selection.reached(0.13, 0.12, false), "target from above")
+    t.ok(selection.fallen(0.2, 0.15, 0.8, false) and not selection.fallen(0.18, 0.15, 0.8, false),
+      "fallen: above best / fraction")
+    t.ok(selection.fallen(7, 10, 0.8) and not selection.fallen(9, 10, 0.8), "and below fraction x best when higher")
+  end,
 }

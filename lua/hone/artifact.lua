@@ -11,20 +11,59 @@ Artifact.__index = Artifact
 
 local LANGUAGES = { lua = true, python = true, text = true }
 
--- "function name(a, b)" -> "name(a, b)" with spaces folded, or nil.
-local function lua_signature(code)
+-- "function name(a, b)" -> "name(a,b)" with spaces folded, or nil. With want (a name), the
+-- definition of that function, else the first one: a block may define helpers before it.
+local function lua_signature(code, want)
+  if want then
+    for name, params in code:gmatch("function%s+([%w_%.:]+)%s*(%b())") do
+      if name == want then return name .. params:gsub("%s+", "") end
+    end
+  end
   local name, params = code:match("function%s+([%w_%.:]+)%s*(%b())")
   if not name then return nil end
   return name .. params:gsub("%s+", "")
 end
 
-local function python_signature(code)
-  local name, params = code:match("def%s+([%w_]+)%s*(%b())")
-  if not name then return nil end
-  return name .. params:gsub("%s+", "")
+-- Python: a def at the start of a line (not a method), the one named want if there is one.
+local function python_signature(code, want)
+  local first
+  for name, params in ("\n" .. code):gmatch("\ndef%s+([%w_]+)%s*(%b())") do
+    local sig = name .. params:gsub("%s+", "")
+    if name == want then return sig end
+    first = first or sig
+  end
+  return first
 end
 
 local SIGNATURES = { lua = lua_signature, python = python_signature }
+
+-- Python blocks are compiled (not run) by this interpreter, in the process sandbox, before
+-- anything runs; found on the sandbox's PATH (/usr/local/bin:/usr/bin:/bin) unless absolute.
+M.python = "python3"
+M.CHECK_TIME = 20   -- seconds; compiling takes milliseconds, starting python a few tens
+
+local PYTHON_CHECK = [[
+import sys
+source = sys.stdin.read()
+try:
+    compile(source, sys.argv[1], "exec", dont_inherit=True)
+except (SyntaxError, ValueError) as e:
+    line = getattr(e, "lineno", None)
+    text = (getattr(e, "text", None) or "").strip()
+    msg = getattr(e, "msg", None) or str(e)
+    print((f"line {line}: " if line else "") + f"{type(e).__name__}: {msg}" + (f": {text}" if text else ""))
+    sys.exit(1)
+]]
+
+-- Does code compile as Python? true, or nil and the reason (one line; the line is the block's).
+local function python_compiles(code, name)
+  local r = hone.sandbox.exec.run({ argv = { M.python, "-c", PYTHON_CHECK, name }, stdin = code,
+    time = M.CHECK_TIME, memory = 1024 * 1024 * 1024, env = { PYTHONDONTWRITEBYTECODE = "1" } })
+  if r.ok then return true end
+  local why = r.kind == "exit" and r.exit_code == 1 and r.stdout:match("^%s*(.-)%s*$") or ""
+  if why ~= "" then return nil, why end
+  return nil, "its Python syntax could not be checked: " .. tostring(r.message)
+end
 
 function M.new(spec)
   assert(type(spec) == "table" and type(spec.blocks) == "table", "artifact: needs blocks")
@@ -36,7 +75,7 @@ function M.new(spec)
     local language = b.language or a.language
     assert(LANGUAGES[language], "artifact: unknown language " .. tostring(language))
     local sig = b.signature
-    if sig == nil and SIGNATURES[language] then sig = SIGNATURES[language](b.code) end
+    if sig == nil and SIGNATURES[language] then sig = SIGNATURES[language](b.code, b.name) end
     assert(b.must_contain == nil or type(b.must_contain) == "table",
       "artifact: must_contain of " .. b.name .. " must be a list of texts")
     local block = {
@@ -87,6 +126,9 @@ function Artifact:check(name, code)
     if not ok then
       return nil, string.format("'%s' does not compile: %s", name, err.message)
     end
+  elseif b.language == "python" then
+    local ok, why = python_compiles(code, name)
+    if not ok then return nil, string.format("'%s' does not compile: %s", name, why) end
   end
   for _, text in ipairs(b.must_contain or {}) do
     if not code:find(text, 1, true) then
@@ -95,7 +137,7 @@ function Artifact:check(name, code)
   end
   local sig = SIGNATURES[b.language]
   if b.signature and sig then
-    local got = sig(code)
+    local got = sig(code, b.signature:match("^[^(]+"))
     if got ~= b.signature then
       return nil, string.format("'%s' must keep its signature %s (got %s)", name, b.signature,
         got or "no function definition")

@@ -26,7 +26,7 @@ commands:
                  one self-contained HTML file: curves, B and H, cost, failures, every step's
                  diff and reasoning; for a sweep its tables and curves with error bands.
                  A number is a run id; sweep:ID (or sweep:NAME) a sweep; anything else a sweep name
-  data TASK      download a task's public data set (bbeh) into $HONE_DATA, else ~/.cache/hone/data
+  data TASK      download a task's public data set (bbeh, mlbench) into $HONE_DATA, else ~/.cache/hone/data
   lua FILE ...   run a Lua script with the hone module (tests, experiments)
   help           this text;  version: hone's version
 
@@ -44,6 +44,8 @@ options for run:
   --task-llm PROVIDER:MODEL, --task-llm-url URL
                     the task's own model (BBEH answers with it); default: the optimizer's
   --llm-concurrency N   requests in flight at once when a task evaluates a split (8)
+  --jobs N          programs a task may run at once in the process sandbox, e.g. the folds
+                    of a cross-validation (1)
   --llm-cache MODE  on (default): replies are kept in the store and reused for equal requests;
                     off; only: never touch the network, fail on a reply not in the cache
   --budget LIMITS   hard limits per run, e.g. calls=50,tokens=200000 (also prompt_tokens,
@@ -79,7 +81,7 @@ local FLAGS = {
           llm = "string", ["llm-url"] = "string", model = "string", ["task-llm"] = "string",
           ["task-llm-url"] = "string", ["llm-concurrency"] = "integer", ["llm-cache"] = "string",
           budget = "string", optimizer = "string", quiet = "boolean", db = "string",
-          ["sweep-cell"] = "integer" },
+          ["sweep-cell"] = "integer", jobs = "integer" },
   runs = { db = "string" },
   sweep = { name = "string", task = "list", recipe = "list", artifact = "list", grid = "list", seeds = "string",
             jobs = "integer", resume = "string", db = "string", llm = "string", ["llm-url"] = "string",
@@ -246,7 +248,7 @@ local CACHE_MODES = { on = true, off = true, only = true }
 
 -- Everything a run needs, from flags (run) or from a stored run's config (replay).
 -- spec: {task_name, recipe_name, sets | params, seed, artifact, llm (config), task_llm,
---        budget (limits), cache, concurrency, replay_of, db, quiet}
+--        budget (limits), cache, concurrency, jobs, replay_of, db, quiet}
 local function execute(spec)
   local path, variant = locate("task", spec.task_name)
   local task = load_module("task", path)
@@ -309,9 +311,10 @@ local function execute(spec)
     seed = seed, client = optimizer_client, task_client = task_client, budget = budget, artifact = spec.artifact,
     optimizer = spec.optimizer == "baseline" and baseline.new({ seed = seed }) or nil,
     progress = progress, replay_of = spec.replay_of, sweep_cell = spec.sweep_cell, resume = spec.resume,
+    jobs = spec.jobs,
     config = { optimizer = spec.optimizer, llm = llm_config and public(llm_config),
                task_llm = spec.own_task_llm and public(task_config) or nil,
-               budget = spec.budget, llm_cache = spec.cache, llm_concurrency = spec.concurrency },
+               budget = spec.budget, llm_cache = spec.cache, llm_concurrency = spec.concurrency, jobs = spec.jobs },
   })
   if not ok then tr:close() fail(loop.is_stop(run) and run.message or ("task error: " .. tostring(run))) end
   local by = llm_config and string.format("model %s at %s", llm_config.model, llm_config.url) or
@@ -361,6 +364,8 @@ function commands.run(argv)
   if not CACHE_MODES[cache] then fail(string.format("--llm-cache takes on, off or only, not '%s'", cache)) end
   local concurrency = flags.llm_concurrency or 8
   if concurrency < 1 or concurrency > 1024 then fail("--llm-concurrency takes a number in [1, 1024]") end
+  local jobs = flags.jobs or 1
+  if jobs < 1 or jobs > 256 then fail("--jobs takes a number in [1, 256]") end
   local kind = flags.optimizer
   if kind ~= nil and kind ~= "llm" and kind ~= "baseline" then
     fail(string.format("--optimizer takes llm or baseline, not '%s'", kind))
@@ -385,7 +390,7 @@ function commands.run(argv)
     task_name = pos[1], recipe_name = flags.recipe or "fixed", sets = flags.set, seed = flags.seed or 1,
     artifact = flags.artifact, llm = llm_config, task_llm = task_config, own_task_llm = own, optimizer = kind,
     budget = flags.budget and parse_budget(flags.budget) or nil, cache = cache, concurrency = concurrency,
-    db = db_path(flags), quiet = flags.quiet, sweep_cell = flags.sweep_cell,
+    jobs = jobs, db = db_path(flags), quiet = flags.quiet, sweep_cell = flags.sweep_cell,
   })
   if status == "budget" then
     io.stdout:write(message, "; everything so far is kept\n")
@@ -434,7 +439,7 @@ function commands.replay(argv)
     task_name = r.task, recipe_name = r.recipe, params = config.params, seed = r.seed, artifact = config.artifact,
     llm = config.llm, task_llm = own and config.task_llm or config.llm, own_task_llm = own,
     optimizer = config.optimizer,
-    budget = config.budget, cache = "only", concurrency = config.llm_concurrency,
+    budget = config.budget, cache = "only", concurrency = config.llm_concurrency, jobs = config.jobs,
     replay_of = id, db = db_path(flags), quiet = flags.quiet,
   })
   if message then io.stderr:write("hone: ", message, "\n") end
@@ -516,7 +521,7 @@ function commands.resume(argv)
     task_name = r.task, recipe_name = r.recipe, params = config.params, seed = r.seed, artifact = config.artifact,
     llm = llm_config, task_llm = task_config, own_task_llm = own, optimizer = kind,
     budget = flags.budget and parse_budget(flags.budget) or config.budget, cache = cache,
-    concurrency = concurrency, db = db_path(flags), quiet = flags.quiet, resume = id,
+    concurrency = concurrency, jobs = config.jobs, db = db_path(flags), quiet = flags.quiet, resume = id,
   })
   if status == "budget" then
     io.stdout:write(message, "; everything so far is kept\n")
@@ -614,6 +619,12 @@ function commands.show(argv)
   print("config   " .. r.config)
   print(string.format("started  %s  finished %s", r.started_at, r.finished_at or "-"))
   if r.error then print("error    " .. r.error) end
+  local config = hone.json.decode(r.config)
+  local score = type(config) == "table" and type(config.score) == "table" and config.score or nil
+  if score then   -- what the train, val and test columns mean
+    print(string.format("scores   %s, %s is better", score.metric or "the task's score",
+      score.higher_is_better == false and "lower" or "higher"))
+  end
   print()
   print(string.format("%-5s %-4s %-9s %-9s %-8s %-8s %-8s %-6s %-8s %-8s %s", "step", "B", "candidate",
     "accepted", "train", "val", "test", "calls", "tokens", "llm s", "error"))
@@ -622,7 +633,7 @@ function commands.show(argv)
     print(string.format("%-5d %-4s %-9s %-9s %-8s %-8s %-8s %-6d %-8d %-8s %s", s.step,
       s.batch_size or "-", s.candidate_id or "-", s.accepted == 1 and "yes" or "no",
       loop.fmt(s.train_score), loop.fmt(s.validation_score), loop.fmt(s.test_score), s.llm_calls,
-      s.prompt_tokens + s.completion_tokens, seconds(s.llm_latency_ms), s.error or ""))
+      s.prompt_tokens + s.completion_tokens, seconds(s.llm_latency_ms), (s.error or ""):match("^[^\n]*")))
     best = s.best_id or best
     final = s.current_id or final
   end
@@ -654,6 +665,17 @@ function commands.show(argv)
   print(string.format("llm      %d calls (%d from the cache, %d HTTP attempts), %d prompt + %d completion " ..
     "tokens, %s s waiting on the LLM", t.calls, t.cache_hits, t.attempts, t.prompt_tokens, t.completion_tokens,
     seconds(t.latency_ms)))
+  -- what the evaluations cost in the sandboxes (those that recorded it)
+  local u = tr.db:query("SELECT count(cpu_s) AS n, sum(cpu_s) AS cpu, max(max_rss_kb) AS rss, " ..
+    "sum(duration_ms) AS ms FROM evaluations WHERE run_id = ? AND cpu_s IS NOT NULL", id)[1]
+  if u.n > 0 then
+    print(string.format("compute  %d evaluations: %.1f CPU s in the sandboxes, %s s, peak memory %.0f MiB", u.n,
+      u.cpu, seconds(u.ms), u.rss / 1024))
+  end
+  -- what the task made of the best candidate at the end (mlbench: a Kaggle submission)
+  for _, e in ipairs(tr.db:query("SELECT message FROM events WHERE run_id = ? AND kind = 'finish' ORDER BY id", id)) do
+    print("finish   " .. e.message)
+  end
   tr:close()
   return 0
 end

@@ -56,8 +56,8 @@ end
 --     optimizer (anything with propose(args); default: hone.optimizer on client),
 --     task_client (the task's own LLM; default: client), budget (hone.llm.budget or nil),
 --     config (more to record in runs.config: LLM settings, budget, cache), replay_of,
---     sweep_cell (the sweep_cells row this run fills),
---     artifact (name), progress (hone.progress; default quiet),
+--     sweep_cell (the sweep_cells row this run fills), jobs (programs a task may run at once,
+--     default 1), artifact (name), progress (hone.progress; default quiet),
 --     resume (the id of a stored run to continue instead of creating one)}
 -- Both clients append every call's record to one journal, which each step drains.
 function M.new(o)
@@ -82,7 +82,8 @@ function M.new(o)
     optimizer = o.optimizer or optimizer.new({ client = o.client, retries = o.params.retries }),
     client = o.client, task_client = o.task_client or o.client, budget = o.budget,
     stream = not task.experience and data.stream(splits.train, o.seed) or nil,
-    step_no = 0, memory = {}, llm_failures = 0,
+    step_no = 0, memory = {}, llm_failures = 0, jobs = o.jobs or 1,
+    higher = task.higher_is_better ~= false,   -- false: lower scores are better (an error, e.g. RMSE)
     held_out = {},   -- candidate id -> test score: for the report only, never for recipes
     totals = { prompt_tokens = 0, completion_tokens = 0, llm_calls = 0 },
   }, Run)
@@ -98,6 +99,9 @@ function M.new(o)
     return run
   end
   local config = { params = o.params, artifact = o.artifact or task.default_artifact or "default" }
+  if task.metric or not run.higher then   -- what the scores mean, for hone show and hone runs
+    config.score = { metric = task.metric, higher_is_better = run.higher }
+  end
   for k, v in pairs(o.config or {}) do config[k] = v end
   run.id = o.trace:create_run({
     task = o.task_name, recipe = o.recipe_name, seed = o.seed, config = config, replay_of = o.replay_of,
@@ -185,7 +189,8 @@ end
 function Run:evaluate(artifact, split, examples)
   local t0 = now_ms()
   local ok, r = pcall(self.task.evaluate, artifact, examples,
-    { split = split, seed = self.seed, llm = self.task_client, step = self.step_no, params = self.params })
+    { split = split, seed = self.seed, llm = self.task_client, step = self.step_no, params = self.params,
+      jobs = self.jobs, run_id = self.id })
   if not ok then error(r, 0) end   -- a bug in the task: let the CLI report file:line
   r.split, r.examples, r.duration_ms = split, #examples, now_ms() - t0
   return r
@@ -302,7 +307,7 @@ function Run:experience(b, h)
     end
     local ex = timed(task.experience, self.current.artifact, { batch_size = b, horizon = h, seed = self.seed,
       step = self.step_no + 1, llm = self.task_client, state = self.experience_state, params = self.params,
-      score = self.current.validation })
+      score = self.current.validation, last = self.last, jobs = self.jobs, higher = self.higher })
     self.experience_state = ex.state
     return ex, ex.evidence, function(candidate) return timed(ex.again, candidate) end
   end
@@ -320,15 +325,18 @@ end
 -- The paper's safety nets, for recipes to call after each step: true once the best
 -- validation reaches the task's target (params.early_stop); and when the current validation
 -- falls below params.restore_below x the best (best > 0), the best becomes current again.
+-- For a task whose score is an error (higher_is_better = false) the target is reached from
+-- above, and "below 0.8 x best" is above best / 0.8.
 function Run:guard()
   local p = self.params
   local best, current = self.best.validation, self.current.validation
-  if p.early_stop and self.task.target and best and best >= self.task.target then
+  if p.early_stop and self:target_reached() then
     self.log(string.format("target %s reached: stopping early", self.task.target))
     return true
   end
-  if (p.restore_below or 0) > 0 and best and best > 0 and current and current < p.restore_below * best then
-    self:restore_best(string.format("validation %.3f fell below %.2f x best %.3f", current, p.restore_below, best))
+  if (p.restore_below or 0) > 0 and self:fallen_below(p.restore_below) then
+    self:restore_best(string.format("validation %.3f fell %s %.2f x best %.3f", current,
+      self.higher and "below" or "behind", p.restore_below, best))
   end
   return false
 end
@@ -344,9 +352,38 @@ function Run:restore_best(reason)
   return true
 end
 
+-- Is the task episodic (a horizon means something)? A task with experience() is, unless it
+-- says episodic = false (mlbench: its experience is an evaluation, not a rollout).
+function M.episodic(task) return task.experience ~= nil and task.episodic ~= false end
+
 function M.fmt(x)
   if x == nil then return "-" end
   return string.format("%.3f", x)
+end
+
+-- Comparisons in the task's direction, for recipes.
+function Run:better(score, other) return selection.better(score, other, self.higher) end
+
+-- Has the best validation reached the task's target score?
+function Run:target_reached()
+  return selection.reached(self.best.validation, self.task.target, self.higher)
+end
+
+-- Has the current validation fallen below fraction x the best (for an error: above best / fraction)?
+function Run:fallen_below(fraction)
+  return selection.fallen(self.current.validation, self.best.validation, fraction, self.higher)
+end
+
+M.MAX_FAILURE_NOTE = 4000   -- bytes of a failed candidate's error shown in the next feedback
+
+-- What the optimizer is told about its last change when that change failed: the error (for a
+-- program, the tail of its traceback), so the next proposal can fix it.
+local function failure_note(last)
+  if not (last and last.error) then return nil end
+  local err = last.error
+  if #err > M.MAX_FAILURE_NOTE then err = "..." .. err:sub(-M.MAX_FAILURE_NOTE) end
+  return string.format("Your last change (step %d) failed and was rolled back; the code above is the last one " ..
+    "that ran. The error:\n%s", last.step, err)
 end
 
 
@@ -357,7 +394,7 @@ function Run:step(opts)
   local p = self.params
   local b = math.tointeger(opts.batch_size or p.batch_size or 1)
   assert(b and b >= 1, "batch_size must be a positive integer")
-  local h = self.task.experience and (opts.horizon or p.horizon) or nil   -- only episodic tasks have one
+  local h = M.episodic(self.task) and (opts.horizon or p.horizon) or nil   -- only episodic tasks have one
   assert(h == nil or h == "episode" or (math.tointeger(h) and h >= 1),
     "horizon must be a positive integer or 'episode'")
   local rule = opts.accept or p.accept or "always"
@@ -373,6 +410,8 @@ function Run:step(opts)
   local t0 = now_ms()
 
   local before, evidence, again = self:experience(b, h)
+  local note = failure_note(self.last)
+  if note then evidence = note .. "\n\n" .. (evidence or "") end
   local proposal = self.optimizer:propose({
     artifact = self.current.artifact, instruction = self.task.instruction,
     evidence = evidence, memory = self.memory,
@@ -385,10 +424,11 @@ function Run:step(opts)
     cand = self.current.artifact:with(proposal.changes)
     after = again(cand)
     val = self:evaluate(cand, "validation", self.splits.validation)
-    if p.test_every_step ~= false then test = self:evaluate(cand, "test", self.splits.test) end
     s.failed = val.error ~= nil
+    -- a candidate that fails on validation is rolled back: its test score would never count
+    if p.test_every_step ~= false and not s.failed then test = self:evaluate(cand, "test", self.splits.test) end
     s.train_after, s.validation = after.score, val.score
-    s.accepted = selection.accept(rule, { before = before.score, after = after.score,
+    s.accepted = selection.accept(rule, { before = before.score, after = after.score, higher = self.higher,
       failed = s.failed, validation = val.score, current_validation = self.current.validation })
     if s.failed then s.error = "candidate failed on validation: " .. val.error end
   end
@@ -398,7 +438,7 @@ function Run:step(opts)
   s.llm_calls, s.prompt_tokens, s.completion_tokens = #calls.records, calls.prompt_tokens, calls.completion_tokens
   local cand_id
   local best = self.best
-  if cand and not s.failed and selection.better(val.score, best.validation) then
+  if cand and not s.failed and self:better(val.score, best.validation) then
     best = { artifact = cand, validation = val.score }
   end
   self.trace:transaction(function()
@@ -408,7 +448,7 @@ function Run:step(opts)
     if cand then
       cand_id = tr:insert_candidate({ run_id = self.id, step = n, parent_id = self.current.id,
         artifact = cand, diff = cand:diff(self.current.artifact), reasoning = proposal.reasoning })
-      for _, e in ipairs({ after, val, test }) do
+        for _, e in ipairs({ after, val, test }) do   -- test is nil when not evaluated
         e.run_id, e.step, e.candidate_id = self.id, n, cand_id
         tr:insert_evaluation(e)
       end
@@ -428,7 +468,7 @@ function Run:step(opts)
       duration_ms = now_ms() - t0, llm_latency_ms = calls.latency_ms,
       signals = M.signals(s, { step = n, batch_size = b, horizon = h, before = before, after = after, val = val,
         current = self.current, calls = calls.records, proposal = proposal, new_best = best ~= self.best,
-        best_validation = best.validation }),
+        best_validation = best.validation, higher = self.higher }),
     })
   end)
 
@@ -437,7 +477,14 @@ function Run:step(opts)
   self.best = best
   self:account(calls)
   if cand then
-    table.insert(self.memory, { step = n, score = val.score, changes = proposal.changes })
+    -- The outcome of this change, for the next update's feedback (a task may show the trend).
+    -- What the optimizer may learn of a failure: the error on the training experience; a
+    -- failure on validation alone is only named, validation inputs are never shown.
+    local shown = s.failed and (after.error or "it ran on the training inputs but failed on validation, " ..
+      "whose inputs are not shown") or nil
+    self.last = { step = n, validation = val.score, error = shown, accepted = s.accepted,
+                  base = self.current.validation }
+    table.insert(self.memory, { step = n, score = val.score, changes = proposal.changes, error = shown })
     while #self.memory > (p.memory or 5) do table.remove(self.memory, 1) end
     if test then self.held_out[cand_id] = test.score end
     if s.accepted then
@@ -447,7 +494,7 @@ function Run:step(opts)
   self.progress:step_line(string.format("step %d  B=%d%s  train %s -> %s  validation %s  best %s  tokens %d%s%s",
     n, b, h and ("  H=" .. tostring(h)) or "", M.fmt(before.score), M.fmt(s.train_after), M.fmt(s.validation),
     M.fmt(self.best.validation), s.prompt_tokens + s.completion_tokens,
-    s.accepted and "  accepted" or "", s.error and ("  (" .. s.error .. ")") or ""))
+    s.accepted and "  accepted" or "", s.error and ("  (" .. s.error:match("^[^\n]*") .. ")") or ""))
   self.progress:update(self, s.signals)
 
   self:check_llm(calls)
@@ -566,8 +613,9 @@ function M.signals(s, o)
     step = o.step, batch_size = o.batch_size, horizon = o.horizon,
     train_before = num(o.before.score), train_after = num(s.train_after),
     validation = v, previous_validation = prev, best_validation = num(o.best_validation),
-    improved_batch = num(s.train_after) ~= nil and num(o.before.score) ~= nil and s.train_after > o.before.score,
-    improved_validation = v ~= nil and (prev == nil or v > prev),
+    improved_batch = num(s.train_after) ~= nil and num(o.before.score) ~= nil and
+      selection.better(s.train_after, o.before.score, o.higher),
+    improved_validation = v ~= nil and selection.better(v, prev, o.higher),
     new_best = o.new_best, accepted = s.accepted == true, failed = s.failed == true,
     no_proposal = o.proposal.changes == nil, parse_failures = parse_failures,
     llm_failed = o.proposal.fault == "llm",
@@ -586,13 +634,19 @@ end
 
 -- After the recipe: the held-out test score of the final (current) candidate and of the best
 -- on validation, both reported at the end of a run. A run with test_every_step = false has
--- not scored them yet: they are evaluated now, recorded with the last step.
+-- not scored them yet: they are evaluated now, recorded with the last step. Then the task's
+-- finish(best artifact, ctx), if it has one, makes what the run delivers (e.g. a Kaggle
+-- submission) and says so in an event.
 function Run:conclude()
   local todo, seen = {}, {}
   for _, c in ipairs({ self.best, self.current }) do
     if self.held_out[c.id] == nil and not seen[c.id] then todo[#todo + 1], seen[c.id] = c, true end
   end
-  if #todo == 0 then return end
+  if #todo > 0 then self:test_untested(todo) end
+  if self.task.finish then self:finish_task() end
+end
+
+function Run:test_untested(todo)
   local evals = {}
   for i, c in ipairs(todo) do evals[i] = self:evaluate(c.artifact, "test", self.splits.test) end
   local calls = self:drain_calls()
@@ -612,6 +666,20 @@ function Run:conclude()
   self:account(calls)
   for i, c in ipairs(todo) do self.held_out[c.id] = evals[i].score end
   self:check_llm(calls)
+end
+
+-- task.finish(artifact, ctx) -> {message, data} or nil: recorded as a "finish" event with the
+-- last step (hone show prints it) and logged. A task error here is the task's bug and ends the
+-- run like any other; a task reports its own failures in message.
+function Run:finish_task()
+  local ok, r = pcall(self.task.finish, self.best.artifact, { run_id = self.id, seed = self.seed,
+    params = self.params, jobs = self.jobs, llm = self.task_client, candidate_id = self.best.id })
+  if not ok then error(r, 0) end
+  if type(r) ~= "table" then return end
+  local info = r.data or {}
+  info.candidate_id = info.candidate_id or self.best.id
+  self.trace:event(self.id, self.step_no, "finish", r.message or "", info)
+  self.log(r.message or "")
 end
 
 function Run:finish(status, err)

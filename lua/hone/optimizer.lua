@@ -35,8 +35,10 @@ local function section(title, body)
   return "#" .. title .. "\n" .. body
 end
 
+M.MAX_MEMORY_ERROR = 200   -- characters of a failed attempt's error in #Others
+
 -- The user message of the learning context. args: {artifact, instruction, evidence,
--- memory = list of {step, score, changes}}.
+-- memory = list of {step, score, changes, error}}.
 function M.context(args)
   local a = args.artifact
   local docs, vars, fixed, sigs, kept = {}, {}, {}, {}, {}
@@ -71,8 +73,13 @@ function M.context(args)
       local changed = {}
       for name, code in pairs(m.changes) do changed[#changed + 1] = name .. ":\n" .. code end
       table.sort(changed)
-      past[#past + 1] = string.format("Attempt at step %d (score %s):\n%s", m.step,
-        m.score and string.format("%.4g", m.score) or "failed", table.concat(changed, "\n"))
+      local outcome = m.score and ("score " .. string.format("%.4g", m.score)) or "failed"
+      if m.error then   -- the first line of why, cut: the full error was in that step's feedback
+        local why = m.error:match("^[^\n]*")
+        if #why > M.MAX_MEMORY_ERROR then why = why:sub(1, M.MAX_MEMORY_ERROR) .. "..." end
+        outcome = "failed: " .. why
+      end
+      past[#past + 1] = string.format("Attempt at step %d (%s):\n%s", m.step, outcome, table.concat(changed, "\n"))
     end
     others = table.concat(past, "\n\n")
   end

@@ -835,7 +835,8 @@ function M.sweep_html(tr, sweep)
     table.concat(tables) .. "</section>\n"
   local rows = {}
   for _, c in ipairs(tr.db:query("SELECT c.cell, c.seed, c.run_id, c.status, c.error, " ..
-      "(SELECT max(validation_score) FROM steps s WHERE s.run_id = c.run_id) AS best " ..
+      "(SELECT e.score FROM evaluations e WHERE e.split = 'validation' AND e.candidate_id = (SELECT s.best_id " ..
+      "FROM steps s WHERE s.run_id = c.run_id ORDER BY s.step DESC LIMIT 1) ORDER BY e.id LIMIT 1) AS best " ..
       "FROM sweep_cells c WHERE c.sweep_id = ? ORDER BY c.id", sweep.id)) do
     local cell = decode(c.cell) or {}
     local params = {}

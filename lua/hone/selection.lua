@@ -1,20 +1,30 @@
--- Selection: which candidate the loop keeps and continues from.
+-- Selection: which candidate the loop keeps and continues from. Scores are higher-is-better
+-- unless the task says otherwise (higher_is_better = false, e.g. an error such as RMSE):
+-- every comparison goes through better(), which takes the direction.
 local M = {}
 
+-- Is score better than other? nil is never better, and anything beats nil. higher: false
+-- when lower scores are better (default true).
+function M.better(score, other, higher)
+  if score == nil then return false end
+  if other == nil then return true end
+  if higher == false then return score < other end
+  return score > other
+end
+
 -- Acceptance rules, by name. s: {before, after (minibatch scores), failed, validation,
--- current_validation}. A candidate whose evaluation
--- failed is never accepted (the loop rolls back to the last good one).
+-- current_validation, higher}. A candidate whose evaluation failed is never accepted (the
+-- loop rolls back to the last good one).
 M.rules = {
   -- take every candidate that runs (the paper's default)
   always = function(s) return not s.failed end,
-  -- "ensure improvement": only if the same minibatch scores higher than before
+  -- "ensure improvement": only if the same minibatch scores better than before
   improves_batch = function(s)
-    return not s.failed and s.after ~= nil and (s.before == nil or s.after > s.before)
+    return not s.failed and s.after ~= nil and (s.before == nil or M.better(s.after, s.before, s.higher))
   end,
   -- hill climbing on validation (the baseline optimizer's rule)
   improves_validation = function(s)
-    return not s.failed and s.validation ~= nil and
-      (s.current_validation == nil or s.validation > s.current_validation)
+    return not s.failed and s.validation ~= nil and M.better(s.validation, s.current_validation, s.higher)
   end,
 }
 
@@ -30,9 +40,19 @@ function M.accept(rule, s)
   return f(s)
 end
 
--- Best on validation: ties keep the earlier candidate, failures never win.
-function M.better(score, best_score)
-  return score ~= nil and (best_score == nil or score > best_score)
+-- Has score reached target? (at or above it; at or below it when lower is better)
+function M.reached(score, target, higher)
+  if score == nil or target == nil then return false end
+  if higher == false then return score <= target end
+  return score >= target
+end
+
+-- Has current fallen below fraction (in (0, 1]) of best? For higher-is-better scores: current
+-- < fraction x best, with best > 0; for lower-is-better ones (errors): current > best / fraction.
+function M.fallen(current, best, fraction, higher)
+  if current == nil or best == nil or best <= 0 or fraction <= 0 then return false end
+  if higher == false then return current > best / fraction end
+  return current < fraction * best
 end
 
 return M

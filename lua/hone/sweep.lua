@@ -154,7 +154,9 @@ end
 local METRICS = {
   test = "SELECT e.score FROM evaluations e WHERE e.split = 'test' AND e.candidate_id = " ..
     "(SELECT best_id FROM steps WHERE run_id = ? ORDER BY step DESC LIMIT 1) ORDER BY e.id DESC LIMIT 1",
-  validation = "SELECT max(validation_score) AS score FROM steps WHERE run_id = ?",
+  -- the best as the loop chose it, in the task's direction (an error such as RMSE: the lowest)
+  validation = "SELECT e.score FROM evaluations e WHERE e.split = 'validation' AND e.candidate_id = " ..
+    "(SELECT best_id FROM steps WHERE run_id = ? ORDER BY step DESC LIMIT 1) ORDER BY e.id LIMIT 1",
   final_test = "SELECT e.score FROM evaluations e WHERE e.split = 'test' AND e.candidate_id = " ..
     "(SELECT current_id FROM steps WHERE run_id = ? ORDER BY step DESC LIMIT 1) ORDER BY e.id DESC LIMIT 1",
 }
@@ -175,7 +177,8 @@ local stats = M.stats
 -- The numbers behind a sweep's table. A row is named by what varies ("fixed batch_size=3");
 -- what every cell shares is listed once in `fixed`. Returns {metric, fixed = {"k=v"...},
 -- rows = {label...}, cols = {task...}, scores = {[row][task] = {number...}},
--- runs = {[row][task] = {run id...}} (finished runs, in seed order), best = {[task] = mean}}.
+-- runs = {[row][task] = {run id...}} (finished runs, in seed order), best = {[task] = mean},
+-- lower = {[task] = true} for a task whose score is an error (its runs' config says so)}.
 function M.summary(tr, sweep, metric)
   metric = metric or "test"
   local sql = METRICS[metric]
@@ -184,7 +187,7 @@ function M.summary(tr, sweep, metric)
   for _, axis in ipairs(spec.grid or {}) do
     if #axis[2] > 1 then varies[axis[1]] = true else fixed[#fixed + 1] = axis[1] .. "=" .. tostring(axis[2][1]) end
   end
-  local s = { metric = metric, fixed = fixed, rows = {}, cols = {}, scores = {}, runs = {}, best = {} }
+  local s = { metric = metric, fixed = fixed, rows = {}, cols = {}, scores = {}, runs = {}, best = {}, lower = {} }
   local seen_col = {}
   for _, c in ipairs(tr.db:query("SELECT cell, seed, run_id, status FROM sweep_cells WHERE sweep_id = ? ORDER BY id",
       sweep.id)) do
@@ -202,6 +205,10 @@ function M.summary(tr, sweep, metric)
     s.runs[rk][cell.task] = s.runs[rk][cell.task] or {}
     if FINISHED[c.status] and c.run_id then
       table.insert(s.runs[rk][cell.task], c.run_id)
+      local config = json.decode(tr.db:query("SELECT config FROM runs WHERE id = ?", c.run_id)[1].config)
+      if type(config) == "table" and type(config.score) == "table" and config.score.higher_is_better == false then
+        s.lower[cell.task] = true
+      end
       local v = tr.db:query(sql, c.run_id)[1]
       if v and v.score then table.insert(s.scores[rk][cell.task], v.score) end
     end
@@ -209,7 +216,10 @@ function M.summary(tr, sweep, metric)
   for _, task in ipairs(s.cols) do
     for _, rk in ipairs(s.rows) do
       local mean = stats(s.scores[rk][task] or {})
-      if mean and (s.best[task] == nil or mean > s.best[task]) then s.best[task] = mean end
+      if mean and (s.best[task] == nil or (s.lower[task] and mean < s.best[task]) or
+          (not s.lower[task] and mean > s.best[task])) then
+        s.best[task] = mean
+      end
     end
   end
   return s

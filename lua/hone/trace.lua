@@ -159,7 +159,10 @@ function Trace:runs()
   return self.db:query(
     "SELECT r.id, r.task, r.recipe, r.seed, r.status, r.started_at, r.finished_at, " ..
     "  (SELECT count(*) FROM steps s WHERE s.run_id = r.id AND s.step > 0) AS steps, " ..
-    "  (SELECT max(validation_score) FROM steps s WHERE s.run_id = r.id) AS best_validation, " ..
+    -- the best as the loop chose it (in the task's direction): the last step's best candidate
+    "  (SELECT e.score FROM evaluations e WHERE e.split = 'validation' AND e.candidate_id = " ..
+    "    (SELECT s.best_id FROM steps s WHERE s.run_id = r.id ORDER BY s.step DESC LIMIT 1) " ..
+    "   ORDER BY e.id LIMIT 1) AS best_validation, " ..
     "  (SELECT sum(prompt_tokens + completion_tokens) FROM steps s WHERE s.run_id = r.id) AS tokens " ..
     "FROM runs r ORDER BY r.id")
 end
