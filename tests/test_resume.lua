@@ -230,6 +230,10 @@ return {
       if was_alive and killed then
         delivered = delivered + 1
         if live(text) and status(db_b) ~= "done" then mid_step = mid_step + 1 end
+        if delivered == 1 and status(db_b) == "running" then
+          local _, listing = t.hone("runs --db " .. db_b)
+          t.match(listing, "\n1 +toy +fixed +%d+ +killed ", "hone runs tells a killed run from a running one")
+        end
       else   -- it ended by itself: it must have finished the run, not failed
         t.eq(status(db_b), "done", "a hone that ended before its kill finished the run: " .. text)
       end

@@ -155,9 +155,11 @@ end
 
 -- Reading --------------------------------------------------------------------------------
 
+-- Every run; a run left 'running' by a process that is gone reads 'killed' (hone resume
+-- continues it).
 function Trace:runs()
-  return self.db:query(
-    "SELECT r.id, r.task, r.recipe, r.seed, r.status, r.started_at, r.finished_at, " ..
+  local rows = self.db:query(
+    "SELECT r.id, r.task, r.recipe, r.seed, r.status, r.started_at, r.finished_at, r.pid, r.pid_start, " ..
     "  (SELECT count(*) FROM steps s WHERE s.run_id = r.id AND s.step > 0) AS steps, " ..
     -- the best as the loop chose it (in the task's direction): the last step's best candidate
     "  (SELECT e.score FROM evaluations e WHERE e.split = 'validation' AND e.candidate_id = " ..
@@ -165,6 +167,10 @@ function Trace:runs()
     "   ORDER BY e.id LIMIT 1) AS best_validation, " ..
     "  (SELECT sum(prompt_tokens + completion_tokens) FROM steps s WHERE s.run_id = r.id) AS tokens " ..
     "FROM runs r ORDER BY r.id")
+  for _, r in ipairs(rows) do
+    if r.status == "running" and not M.alive(r.pid, r.pid_start) then r.status = "killed" end
+  end
+  return rows
 end
 
 function Trace:run(id)
