@@ -334,8 +334,9 @@ static void make_root(const Plan *p) {
     if (syscall(SYS_pivot_root, "/tmp", "oldroot") != 0 || chdir("/") != 0) die(p, "pivot to the staging root", NULL);
 
     for (const char *const *s = system_paths; *s; s++) show(p, *s, *s, 0, 1);
-    for (size_t i = 0; p->ro_src[i]; i++) show(p, p->ro_src[i], p->ro_dst[i], 0, 0);
+    /* the private /tmp first: readable paths and the work dir may live below it */
     tmpfs(p, "/newroot/tmp", "mode=1777,size=67108864");
+    for (size_t i = 0; p->ro_src[i]; i++) show(p, p->ro_src[i], p->ro_dst[i], 0, 0);
     show(p, p->dir, p->dir, 1, 0);
     make_dev(p);
     if (mkdir("/newroot/proc", 0755) != 0) die(p, "make ", "/proc");
