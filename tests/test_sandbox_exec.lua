@@ -172,6 +172,19 @@ print("not capped", n)]], { processes = 16 }))
     t.match(r.stdout, "cannot%-write%-etc", "system paths are not writable")
   end,
 
+  ["a readable path below /tmp shows through the private /tmp, read-only"] = function(t)
+    local host = t.tmpdir()   -- /tmp/hone-test.XXXXXX: where a clone under /tmp keeps hone
+    t.write(host .. "/shared", "shown-" .. t.marker())
+    os.execute("chmod 755 " .. host)   -- the program runs as nobody; mktemp -d makes 0700
+    local spec = sh("cat " .. host .. "/shared; echo x > " .. host .. "/shared 2>/dev/null || echo read-only")
+    spec.readable = { host }
+    local r = run(t, spec)
+    t.eq(r.ok, true, "runs (" .. tostring(r.message) .. ")")
+    t.match(r.stdout, "^shown%-", "the readable file is seen")
+    t.match(r.stdout, "read%-only\n$", "and cannot be written")
+    t.match(t.read(host .. "/shared"), "^shown%-", "the host file is untouched")
+  end,
+
   ["the program runs without privileges and cannot undo the sandbox"] = function(t)
     local r = run(t, sh("id -u; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; " ..
       "mount -t tmpfs x /tmp 2>/dev/null && echo MOUNTED; unshare -r true 2>/dev/null && echo UNSHARED; exit 0"))
