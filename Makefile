@@ -70,13 +70,13 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= llm_reply proposal json_bridge
 FUZZ_DIR     := build/fuzz
+# clang, unlike gcc, flags libseccomp's own SCMP_A0 macro with -Wmissing-field-initializers.
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers -D_DEFAULT_SOURCE \
                 -Ikernel -Itasks/atari $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DHONE_FUZZ_ROOT='"$(CURDIR)"'
 FUZZ_OBJS    := $(filter-out $(FUZZ_DIR)/main.o,$(SRCS:kernel/%.c=$(FUZZ_DIR)/%.o)) \
                 $(ATARI:tasks/atari/%.c=$(FUZZ_DIR)/atari_%.o)
-# clang, unlike gcc, flags libseccomp's own SCMP_A0 macro with -Wmissing-field-initializers.
-.SECONDARY: $(FUZZ_OBJS)
+.SECONDARY: $(FUZZ_OBJS)   # objects reached through a pattern rule: make must not delete them
 FUZZ_FLAGS   := -timeout=10 -max_len=16384 -print_final_stats=1
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
