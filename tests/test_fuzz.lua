@@ -89,6 +89,11 @@ cases["the bugs the fuzzers found stay fixed"] = function(t)
   changes, why = optimizer.parse('{"suggestion": {"f": "function f' .. string.rep("(", 3000) .. '"}}', a)
   t.eq(changes, nil, "code that does not compile is refused")
   t.ok(#why <= 1000 and not why:find("%c"), "its reason is one line of at most 1000 bytes: " .. why:sub(1, 80))
+  -- A signature is read in one pass: a reply full of unclosed "function f(" (here in a comment)
+  -- took time quadratic in its length, some seconds at 200 KB.
+  local code = "--[[" .. string.rep("function f( ", 20000) .. "]]\nfunction f(x)\n  return x + 1\nend"
+  changes = optimizer.parse(json.encode({ suggestion = { f = code } }), a)
+  t.eq(changes and changes.f, code, "the first balanced function f(...) is the signature")
 end
 for name, runs in pairs(RUNS) do
   cases[string.format("fuzz %s: seeds, regressions and %d mutations", name, runs)] = function(t)

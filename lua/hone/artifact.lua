@@ -11,18 +11,33 @@ Artifact.__index = Artifact
 
 local LANGUAGES = { lua = true, python = true, text = true }
 
--- "function name(a, b)" -> "name(a, b)" with spaces folded, or nil.
-local function lua_signature(code)
-  local name, params = code:match("function%s+([%w_%.:]+)%s*(%b())")
-  if not name then return nil end
-  return name .. params:gsub("%s+", "")
+-- The first "HEAD(...)" of code whose parentheses balance (what head, a pattern capturing
+-- the name and the position of "(", then "(%b())" would find), as "name(params)" with spaces
+-- folded; or nil. The pairs of parentheses are matched in one pass first: trying %b() from
+-- every candidate would take time quadratic in a reply full of unclosed "function f(".
+local function signature(code, head)
+  local closer, open = {}, {}
+  for pos, c in code:gmatch("()([()])") do
+    if c == "(" then
+      open[#open + 1] = pos
+    elseif #open > 0 then
+      closer[open[#open]] = pos
+      open[#open] = nil
+    end
+  end
+  local from = 1
+  while true do
+    local start, _, name, paren = code:find(head, from)
+    if not start then return nil end
+    if closer[paren] then return name .. code:sub(paren, closer[paren]):gsub("%s+", "") end
+    from = start + 1
+  end
 end
 
-local function python_signature(code)
-  local name, params = code:match("def%s+([%w_]+)%s*(%b())")
-  if not name then return nil end
-  return name .. params:gsub("%s+", "")
-end
+-- "function name(a, b)" -> "name(a, b)" with spaces folded, or nil.
+local function lua_signature(code) return signature(code, "function%s+([%w_%.:]+)%s*()%(") end
+
+local function python_signature(code) return signature(code, "def%s+([%w_]+)%s*()%(") end
 
 local SIGNATURES = { lua = lua_signature, python = python_signature }
 
