@@ -26,8 +26,9 @@ local function build(t)
   local out
   code, out = sh(t, "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s fuzz-build")
   if code ~= 0 then
-    if out:find("libclang_rt%.fuzzer") or out:find("fsanitize=fuzzer") then
-      build_error = "libFuzzer is not installed: `make deps` installs it (libclang-rt-14-dev)\n" .. out
+    if out:find("libclang_rt") or out:find("fsanitize=fuzzer") then
+      build_error = "libFuzzer or the sanitizer runtimes are not installed: `make deps` installs them " ..
+        "(libclang-rt-14-dev)\n" .. out
     else
       build_error = "make fuzz-build failed:\n" .. out
     end
