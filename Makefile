@@ -1,5 +1,6 @@
 # hone: `make deps` (Debian packages, once), `make`, `make test`, `make bench`.
 # `make test SAN=1` builds and tests an ASan+UBSan binary (hone-san) instead.
+# `make fuzz` runs the libFuzzer targets in fuzz/ for FUZZ_SECONDS each (clang).
 
 PKGS    := lua5.4 libcurl libcjson sqlite3 libseccomp
 CC      ?= cc
@@ -27,7 +28,7 @@ ATARI := $(wildcard tasks/atari/*.c)
 HDRS  := $(wildcard kernel/*.h tasks/atari/*.h)
 OBJS  := $(SRCS:kernel/%.c=$(OBJDIR)/%.o) $(ATARI:tasks/atari/%.c=$(OBJDIR)/atari_%.o)
 
-.PHONY: all deps test bench lint clean
+.PHONY: all deps test bench lint clean fuzz fuzz-build
 
 all: $(BIN)
 
@@ -59,3 +60,45 @@ bench: $(BIN)
 
 clean:
 	rm -rf build hone hone-san
+
+# ---- fuzzing: clang + libFuzzer, ASan + UBSan; objects of their own in build/fuzz -------
+# Targets are fuzz/NAME.c; seeds in fuzz/corpus/NAME, crashes fixed and kept as inputs in
+# fuzz/regressions/NAME (both replayed by tests/test_fuzz.lua in `make test`), a dictionary
+# in fuzz/NAME.dict when there is one. What a long run discovers goes to build/fuzz/corpus,
+# crashes to build/fuzz/crashes.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= llm_reply proposal json_bridge
+FUZZ_DIR     := build/fuzz
+# clang, unlike gcc, flags libseccomp's own SCMP_A0 macro with -Wmissing-field-initializers.
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers -D_DEFAULT_SOURCE \
+                -Ikernel -Itasks/atari $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DHONE_FUZZ_ROOT='"$(CURDIR)"'
+FUZZ_OBJS    := $(filter-out $(FUZZ_DIR)/main.o,$(SRCS:kernel/%.c=$(FUZZ_DIR)/%.o)) \
+                $(ATARI:tasks/atari/%.c=$(FUZZ_DIR)/atari_%.o)
+.SECONDARY: $(FUZZ_OBJS)   # objects reached through a pattern rule: make must not delete them
+FUZZ_FLAGS   := -timeout=10 -max_len=16384 -print_final_stats=1
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
+
+$(FUZZ_DIR)/%: fuzz/%.c $(FUZZ_OBJS) $(HDRS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+$(FUZZ_DIR)/%.o: kernel/%.c $(HDRS) | $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/atari_%.o: tasks/atari/%.c $(HDRS) | $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR):
+	mkdir -p $@
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/crashes/$$t fuzz/regressions/$$t || exit 1; \
+	    dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_DIR)/$$t $(FUZZ_FLAGS) $$dict -max_total_time=$(FUZZ_SECONDS) \
+	        -artifact_prefix=$(FUZZ_DIR)/crashes/$$t/ \
+	        $(FUZZ_DIR)/corpus/$$t fuzz/corpus/$$t fuzz/regressions/$$t || exit 1; \
+	done

@@ -19,8 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 500               /* encode refuses deeper tables rather than recurse */
+/* encode refuses deeper tables rather than recurse; the limit decode has from cJSON, so that
+** whatever decodes encodes */
+#define MAX_DEPTH CJSON_NESTING_LIMIT
 #define EXACT_LIMIT 9007199254740992.0   /* 2^53: integers up to here are exact in a double */
+#define PLAIN_LIMIT 1000000000000000LL  /* 10^15: integers below it print as integers in cJSON */
 
 /* Their addresses are what matters: the value of hone.json.null, and the registry key of
 ** the array mark's metatable. */
@@ -152,8 +155,9 @@ static cJSON *encode_number(Encoder *e, int idx) {
     char buf[64];
     if (lua_isinteger(L, idx)) {
         lua_Integer n = lua_tointeger(L, idx);
-        if (n >= -(lua_Integer)EXACT_LIMIT && n <= (lua_Integer)EXACT_LIMIT)
-            return made(e, cJSON_CreateNumber((double)n));
+        /* cJSON prints with %.15g, which writes 1234567890123470 as 1.23456789012347e+15:
+           a float to decode. Below 10^15 that is the integer's own text. */
+        if (n > -PLAIN_LIMIT && n < PLAIN_LIMIT) return made(e, cJSON_CreateNumber((double)n));
         snprintf(buf, sizeof buf, LUA_INTEGER_FMT, (LUAI_UACINT)n);
         return made(e, cJSON_CreateRaw(buf));
     }
@@ -415,6 +419,8 @@ static int l_encode(lua_State *L) {
 typedef struct Cursor {
     const char *p, *end;
     int ok;                 /* 0 once text and tree disagree: use cJSON's values from then on */
+    const char *refused;    /* where a value decode refuses starts, and why */
+    const char *why;
 } Cursor;
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -530,9 +536,17 @@ static int push_integer_text(lua_State *L, const char *s, size_t len) {
     return 1;
 }
 
+/* Stops the decoding at tok (or where the cursor is), for a value encode would refuse. */
+static void refuse(lua_State *L, Cursor *c, const char *tok, const char *why) {
+    c->refused = tok ? tok : c->p;
+    c->why = why;
+    luaL_error(L, "json: %s", why);
+}
+
 static void push_number(lua_State *L, const cJSON *j, Cursor *c) {
     size_t len;
     const char *tok = expect(c, '0', &len);
+    if (c && isinf(j->valuedouble)) refuse(L, c, tok, "number out of range");   /* 1e400 */
     if (tok) {
         if (!push_integer_text(L, tok, len)) lua_pushnumber(L, (lua_Number)j->valuedouble);
         return;
@@ -542,11 +556,13 @@ static void push_number(lua_State *L, const cJSON *j, Cursor *c) {
     else lua_pushnumber(L, (lua_Number)d);
 }
 
-static void push_string(lua_State *L, const char *s, Cursor *c) {
+/* Returns where the string's token starts, or NULL when the cursor has retired. */
+static const char *push_string(lua_State *L, const char *s, Cursor *c) {
     size_t len;
     const char *tok = expect(c, '"', &len);
     if (tok) push_string_token(L, tok, len);
     else lua_pushstring(L, s ? s : "");
+    return tok;
 }
 
 static void push_value(lua_State *L, const cJSON *j, Cursor *c, int depth) {
@@ -575,7 +591,10 @@ static void push_value(lua_State *L, const cJSON *j, Cursor *c, int depth) {
     case cJSON_Object:
         lua_createtable(L, 0, cJSON_GetArraySize(j));
         for (const cJSON *item = j->child; item; item = item->next) {
-            push_string(L, item->string, c);
+            const char *tok = push_string(L, item->string, c);
+            size_t len;
+            const char *key = lua_tolstring(L, -1, &len);
+            if (c && memchr(key, '\0', len)) refuse(L, c, tok, "key holds a NUL byte");
             push_value(L, item, c, depth + 1);
             lua_rawset(L, -3);
         }
@@ -627,7 +646,9 @@ static const char *reason_at(const char *text, size_t len, size_t pos, char *buf
     return buf;
 }
 
-static int decode_error(lua_State *L, const char *text, size_t len, size_t pos) {
+/* nil, "json: <reason> at line L column C" for the fault at pos; reason NULL: tell it from
+** the text. */
+static int decode_error(lua_State *L, const char *text, size_t len, size_t pos, const char *reason) {
     if (pos > len) pos = len;
     int line = 1;
     size_t line_start = 0;
@@ -636,9 +657,9 @@ static int decode_error(lua_State *L, const char *text, size_t len, size_t pos) 
             line++;
             line_start = i + 1;
         }
-    char reason[64];
+    char buf[64];
     lua_pushnil(L);
-    lua_pushfstring(L, "json: %s at line %d column %d", reason_at(text, len, pos, reason, sizeof reason),
+    lua_pushfstring(L, "json: %s at line %d column %d", reason ? reason : reason_at(text, len, pos, buf, sizeof buf),
                     line, (int)(pos - line_start + 1));
     return 2;
 }
@@ -648,17 +669,18 @@ static int l_decode(lua_State *L) {
     const char *text = luaL_checklstring(L, 1, &len);
     /* cJSON would take a NUL as whitespace or the end of the text; JSON allows it nowhere. */
     const char *nul = memchr(text, '\0', len);
-    if (nul) return decode_error(L, text, len, (size_t)(nul - text));
+    if (nul) return decode_error(L, text, len, (size_t)(nul - text), NULL);
     const char *stop = NULL;
     /* The length counts the terminator Lua keeps after every string, as cJSON expects. */
     cJSON *j = cJSON_ParseWithLengthOpts(text, len + 1, &stop, 1);
-    if (!j) return decode_error(L, text, len, stop ? (size_t)(stop - text) : len);
-    Cursor c = {text, text + len, 1};
+    if (!j) return decode_error(L, text, len, stop ? (size_t)(stop - text) : len, NULL);
+    Cursor c = {text, text + len, 1, NULL, NULL};
     lua_pushcfunction(L, push_decoded);
     lua_pushlightuserdata(L, j);
     lua_pushlightuserdata(L, &c);
     int status = lua_pcall(L, 2, 1, 0);
     cJSON_Delete(j);
+    if (status != LUA_OK && c.refused) return decode_error(L, text, len, (size_t)(c.refused - text), c.why);
     if (status != LUA_OK) return lua_error(L);
     return 1;
 }

@@ -579,12 +579,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     return len;
 }
 
-/* Copies up to SNIPPET bytes of s into out as one line, without splitting a UTF-8 character. */
+/* Copies up to SNIPPET bytes of s (and fewer than outlen - 3) into out as one line, without
+** splitting a UTF-8 character. */
 static void snippet(char *out, size_t outlen, const char *s, size_t len) {
     size_t n = len > SNIPPET ? SNIPPET : len;
+    if (n + 4 > outlen) n = outlen - 4;
     if (n < len)
         while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
-    if (n + 4 > outlen) n = outlen - 4;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         out[i] = ch < 0x20 || ch == 0x7F ? ' ' : (char)ch;
@@ -685,8 +686,10 @@ static void refusal(Attempt *a, const cJSON *said, const char *why) {
         snprintf(a->error, sizeof a->error, "model refused: %s", quote);
     } else if (strcmp(why, "content_filter") == 0 || strcmp(why, "refusal") == 0) {
         snprintf(a->error, sizeof a->error, "reply blocked by the content filter");
-    } else {
-        snprintf(a->error, sizeof a->error, "reply has empty content (finish_reason %.40s)", why);
+    } else {   /* why is the server's text: one line of it, like any quote */
+        char reason[44];
+        snippet(reason, sizeof reason, why, strlen(why));
+        snprintf(a->error, sizeof a->error, "reply has empty content (finish_reason %s)", reason);
     }
 }
 
@@ -783,15 +786,9 @@ static void check_reply(Request *r, Attempt *a) {
     else openai_reply(r, a);
 }
 
-/* Fills a from a finished transfer. */
-static void judge(Request *r, CURLcode rc, Attempt *a) {
-    a->latency_ms = now_ms() - r->attempt_at;
-    curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &a->status);
+/* Fills a from a complete HTTP exchange: a->status, r's reply and Retry-After. */
+static void judge_exchange(Request *r, Attempt *a) {
     a->retry_after = r->retry_after;
-    if (rc != CURLE_OK) {
-        transport_error(r, rc, a);
-        return;
-    }
     if (a->status < 200 || a->status > 299) {
         a->kind = "http";
         a->retry = a->status == 429 || a->status >= 500;
@@ -799,6 +796,18 @@ static void judge(Request *r, CURLcode rc, Attempt *a) {
         return;
     }
     check_reply(r, a);
+}
+
+/* Fills a from a finished transfer. */
+static void judge(Request *r, CURLcode rc, Attempt *a) {
+    a->latency_ms = now_ms() - r->attempt_at;
+    curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &a->status);
+    if (rc != CURLE_OK) {
+        a->retry_after = r->retry_after;
+        transport_error(r, rc, a);
+        return;
+    }
+    judge_exchange(r, a);
 }
 
 static double delay_ms(Request *r, const Attempt *a) {
@@ -1129,6 +1138,50 @@ static int l_prepare(lua_State *L) {
     set_string(L, "format", format_names[b->reqs[0].format]);
     batch_release(b);
     return 1;
+}
+
+/* ---- for tests and fuzzing --------------------------------------------------------- */
+
+int hone_llm_judge(const char *format, long status, const char *header, size_t header_len,
+                   const char *body, size_t len, HoneLlmVerdict *v) {
+    memset(v, 0, sizeof *v);
+    int f = find_format(format);
+    if (f < 0) return -1;
+    Request r;
+    Attempt a;
+    memset(&r, 0, sizeof r);
+    memset(&a, 0, sizeof a);
+    r.format = (Format)f;
+    r.backoff = 1.0;
+    r.rng = 1;
+    r.retry_after = -1;
+    if (!(r.url = strdup("offline"))) return -1;
+    /* Through the transfer's own callbacks, so that what is judged is what a transfer keeps. */
+    if (header) on_header((char *)header, 1, header_len, &r);
+    a.status = status;
+    if (on_body((char *)body, 1, len, &r) != len) transport_error(&r, CURLE_WRITE_ERROR, &a);
+    else judge_exchange(&r, &a);
+    r.attempts = 1;
+    v->kind = a.kind;
+    v->retry = a.retry;
+    v->retry_after = a.retry_after;
+    v->wait_s = a.kind && a.retry ? delay_ms(&r, &a) / 1e3 : 0;
+    memcpy(v->error, a.error, sizeof v->error);
+    if (!a.kind) {
+        v->content = r.content;   /* the verdict's from here */
+        r.content = NULL;
+    }
+    if (r.finish_reason) v->finish_reason = strdup(r.finish_reason);
+    v->prompt_tokens = r.parsed ? r.prompt_tokens : 0;
+    v->completion_tokens = r.parsed ? r.completion_tokens : 0;
+    request_release(&r);
+    return 0;
+}
+
+void hone_llm_verdict_free(HoneLlmVerdict *v) {
+    free(v->content);
+    free(v->finish_reason);
+    v->content = v->finish_reason = NULL;
 }
 
 int hone_open_llm(lua_State *L) {

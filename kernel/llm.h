@@ -76,7 +76,31 @@
 #define HONE_LLM_H
 
 #include <lua.h>
+#include <stddef.h>
 
 int hone_open_llm(lua_State *L);
+
+/* ---- for tests and fuzzing only (fuzz/llm_reply.c); hone itself never calls these -------
+** hone_llm_judge: what hone.llm makes of one HTTP exchange, without the network, through the
+** very code that judges every real reply. format is "openai" or "anthropic"; status the HTTP
+** status; header one response header line as received ("Retry-After: 5\r\n"; any other
+** header is ignored, as in a transfer; NULL for none); body the reply's bytes (need not be
+** text). Fills v and returns 0, or -1 (v empty) for an unknown format or out of memory.
+** Never raises, never touches the network. hone_llm_verdict_free frees what v owns. */
+typedef struct {
+    const char *kind;          /* NULL: usable; else result.kind ("http", "parse", "refusal",
+                                  "transport"); a static string */
+    int retry;                 /* 1 if hone.llm would try again */
+    double retry_after;        /* seconds from Retry-After, < 0 when none */
+    double wait_s;             /* the wait before the retry (jitter from a fixed seed), 0 if none */
+    char error[512];           /* result.error, when kind is set */
+    char *content;             /* result.content when usable; owned by v */
+    char *finish_reason;       /* or NULL; owned by v */
+    long long prompt_tokens, completion_tokens;
+} HoneLlmVerdict;
+
+int hone_llm_judge(const char *format, long status, const char *header, size_t header_len,
+                   const char *body, size_t len, HoneLlmVerdict *v);
+void hone_llm_verdict_free(HoneLlmVerdict *v);
 
 #endif

@@ -299,6 +299,13 @@ io.write(hone.json.encode(results))
     t.eq(r.attempts, 1, "attempts")
   end,
 
+  ["an empty reply's finish_reason is quoted on one line, cut short"] = function(t)
+    local reason = "length\n" .. string.rep("x", 100)   -- found by fuzz/llm_reply.c
+    local r = chat(t, { { content = "", finish_reason = reason } })
+    failed(t, r, "refusal", "^reply has empty content %(finish_reason length x+%.%.%.%)$")
+    t.eq(r.finish_reason, reason, "finish_reason itself is the server's, unchanged")
+  end,
+
   ["the content filter is a refusal"] = function(t)
     local r = chat(t, { { finish_reason = "content_filter", prompt_tokens = 9 } })
     failed(t, r, "refusal", "content filter")

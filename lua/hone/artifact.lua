@@ -11,28 +11,42 @@ Artifact.__index = Artifact
 
 local LANGUAGES = { lua = true, python = true, text = true }
 
--- "function name(a, b)" -> "name(a,b)" with spaces folded, or nil. With want (a name), the
--- definition of that function, else the first one: a block may define helpers before it.
-local function lua_signature(code, want)
-  if want then
-    for name, params in code:gmatch("function%s+([%w_%.:]+)%s*(%b())") do
-      if name == want then return name .. params:gsub("%s+", "") end
+-- "HEAD(...)" signatures of code whose parentheses balance (head: a pattern capturing the
+-- name and the position of "(", then "(%b())" would find), as "name(params)" with spaces
+-- folded: the one named want if there is one, else the first; or nil. The pairs of
+-- parentheses are matched in one pass first: trying %b() from every candidate would take
+-- time quadratic in a reply full of unclosed "function f(".
+local function signature(code, head, want)
+  local closer, open = {}, {}
+  for pos, c in code:gmatch("()([()])") do
+    if c == "(" then
+      open[#open + 1] = pos
+    elseif #open > 0 then
+      closer[open[#open]] = pos
+      open[#open] = nil
     end
   end
-  local name, params = code:match("function%s+([%w_%.:]+)%s*(%b())")
-  if not name then return nil end
-  return name .. params:gsub("%s+", "")
+  local from, first = 1, nil
+  while true do
+    local start, _, name, paren = code:find(head, from)
+    if not start then return first end
+    if closer[paren] then
+      local sig = name .. code:sub(paren, closer[paren]):gsub("%s+", "")
+      if name == want or not want then return sig end
+      first = first or sig
+    end
+    from = start + 1
+  end
 end
 
--- Python: a def at the start of a line (not a method), the one named want if there is one.
+-- "function name(a, b)" -> "name(a,b)"; a block may define helpers before its function.
+local function lua_signature(code, want)
+  return signature(code, "function%s+([%w_%.:]+)%s*()%(", want)
+end
+
+-- Python: a def at the start of a line (not a method).
 local function python_signature(code, want)
-  local first
-  for name, params in ("\n" .. code):gmatch("\ndef%s+([%w_]+)%s*(%b())") do
-    local sig = name .. params:gsub("%s+", "")
-    if name == want then return sig end
-    first = first or sig
-  end
-  return first
+  return signature("\n" .. code, "\ndef%s+([%w_]+)%s*()%(", want)
 end
 
 local SIGNATURES = { lua = lua_signature, python = python_signature }

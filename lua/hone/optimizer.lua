@@ -122,9 +122,19 @@ local function unfence(code)
   return inner or code
 end
 
--- Parses an LLM reply against artifact. Returns changes (name -> code), reasoning; or
--- nil, reason (one line, fit to be fed back to the LLM).
-function M.parse(text, artifact)
+local REASON_MAX = 1000
+
+-- A reason as one line of at most REASON_MAX bytes: it quotes the reply (a block name, a
+-- signature, a token the compiler stopped at), which may hold any byte and be of any length.
+local function one_line(reason)
+  reason = reason:gsub("%c", function(c) return "\\" .. c:byte() end)
+  if #reason <= REASON_MAX then return reason end
+  local cut = REASON_MAX - 3
+  while cut > 0 and (reason:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end   -- not inside a character
+  return reason:sub(1, cut) .. "..."
+end
+
+local function parse(text, artifact)
   if type(text) ~= "string" or text:match("^%s*$") then return nil, "the reply is empty" end
   local obj, err = find_object(text)
   if not obj then return nil, err end
@@ -147,6 +157,15 @@ function M.parse(text, artifact)
   if next(changes) == nil then return nil, "the suggestion changes nothing" end
   local reasoning = obj.reasoning
   if type(reasoning) ~= "string" then reasoning = reasoning and json.encode(reasoning) or "" end
+  return changes, reasoning
+end
+
+-- Parses an LLM reply against artifact. Returns changes (name -> code), reasoning; or
+-- nil, reason (one line of at most 1000 bytes, fit to be fed back to the LLM). Never raises
+-- for any text (fuzz/proposal.c holds it to this).
+function M.parse(text, artifact)
+  local changes, reasoning = parse(text, artifact)
+  if changes == nil then return nil, one_line(reasoning) end
   return changes, reasoning
 end
 
