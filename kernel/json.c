@@ -627,6 +627,10 @@ static const char *reason_at(const char *text, size_t len, size_t pos, char *buf
     return buf;
 }
 
+const char *hone_json_fault(const char *text, size_t len, size_t pos, char *buf, size_t size) {
+    return reason_at(text, len, pos > len ? len : pos, buf, size);
+}
+
 static int decode_error(lua_State *L, const char *text, size_t len, size_t pos) {
     if (pos > len) pos = len;
     int line = 1;
