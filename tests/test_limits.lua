@@ -75,6 +75,44 @@ local function toy(url, db, extra)
     "--set early_stop=false --llm-cache off %s", url, db, extra or "")
 end
 
+-- Mounts a tmpfs of `size` on a new folder, calls fn(dir), and unmounts it whatever fn does.
+-- Without the right to mount (not root) the test fails: a limit left unchecked must show.
+local function with_tmpfs(t, size, fn)
+  local dir = t.tmpdir() .. "/disk"
+  local q = t.sh_quote(dir)
+  os.execute("mkdir " .. q)
+  if not os.execute(string.format("mount -t tmpfs -o size=%s hone-limits %s 2>/dev/null", size, q)) then
+    error("cannot mount a tmpfs on " .. dir .. ": the disk limit tests need root (or CAP_SYS_ADMIN), as in CI", 0)
+  end
+  local ok, err = xpcall(fn, debug.traceback, dir)
+  -- lazily if busy (a process of a failed check still holding a file): never leave it mounted
+  if not os.execute("umount " .. q .. " 2>/dev/null") then os.execute("umount -l " .. q) end
+  if not ok then error(err, 0) end
+end
+
+-- Runs a shell command line; returns its exit code, stdout and stderr.
+local function sh(t, cmd)
+  local dir = t.tmpdir()
+  local _, _, code = os.execute(string.format("%s >%s/out 2>%s/err", cmd, dir, dir))
+  return code, t.read(dir .. "/out"), t.read(dir .. "/err")
+end
+
+-- The orphans a step would leave if it were half written: rows of a step that has no
+-- steps row, and candidates without their validation.
+local function half_written(t, db)
+  return sql(t, db, "SELECT " ..
+    "(SELECT count(*) FROM evaluations e WHERE NOT EXISTS " ..
+    "  (SELECT 1 FROM steps s WHERE s.run_id = e.run_id AND s.step = e.step)) + " ..
+    "(SELECT count(*) FROM candidates c WHERE NOT EXISTS " ..
+    "  (SELECT 1 FROM steps s WHERE s.run_id = c.run_id AND s.step = c.step)) + " ..
+    "(SELECT count(*) FROM llm_calls l WHERE NOT EXISTS " ..
+    "  (SELECT 1 FROM steps s WHERE s.run_id = l.run_id AND s.step = l.step)) + " ..
+    "(SELECT count(*) FROM steps s WHERE s.candidate_id IS NOT NULL AND NOT EXISTS " ..
+    "  (SELECT 1 FROM evaluations e WHERE e.candidate_id = s.candidate_id AND e.split = 'validation'))")
+end
+
+local BASELINE = "run toy --optimizer baseline --set early_stop=false"
+
 -- A script for `hone lua SCRIPT URL`: one chat whose reply is 100 MB sent in chunks; prints
 -- the error and how far the process's peak memory rose, in MiB.
 local HUGE_REPLY = [[
@@ -190,5 +228,140 @@ return {
     end
     local seen = server:requests()
     t.ok(seen[1].sent and seen[1].sent < 100000000, "the transfer was cut short: " .. tostring(seen[1].sent))
+  end,
+
+  ["a store on a full disk: one clear line, exit non-zero, every committed step whole"] = function(t)
+    with_tmpfs(t, "512k", function(dir)
+      local db = dir .. "/full.db"
+      local code, out, err = t.hone(string.format("%s --set steps=100000 --db %s", BASELINE, db))
+      t.ok(code ~= 0, "exit code " .. tostring(code))
+      t.match(err, "^hone: run 1 failed: store: [^\n]* %(" .. dir:gsub("%p", "%%%0") .. "/full%.db%)\n$",
+        "one line naming the store")
+      t.ok(err:find("disk is full", 1, true) or err:find("No space left on device", 1, true), "and the reason")
+      local printed = 0
+      for n in out:gmatch("\nstep (%d+) ") do printed = tonumber(n) end
+      t.ok(printed >= 2, "some steps were committed before the disk filled: " .. printed)
+      t.eq(sql(t, db, "PRAGMA integrity_check"), "ok\n", "store intact")
+      t.eq(sql(t, db, "SELECT count(*), max(step) FROM steps"), string.format("%d|%d\n", printed + 1, printed),
+        "every step reported done is in the store, and nothing after")
+      t.eq(half_written(t, db), "0\n", "no half-written step")
+      -- with room again, the same store takes the next run
+      t.ok(os.execute("mount -o remount,size=8m " .. t.sh_quote(dir)), "remount larger")
+      code, _, err = t.hone(string.format("%s --set steps=2 --db %s", BASELINE, db))
+      t.eq(code, 0, "the store is usable afterwards (" .. err .. ")")
+      t.eq(sql(t, db, "SELECT count(*) FROM steps WHERE run_id = 2"), "3\n", "the next run is whole")
+      t.eq(sql(t, db, "PRAGMA integrity_check"), "ok\n", "still intact")
+    end)
+    -- smaller disks fill during the schema's creation, or before SQLite can share memory
+    for _, size in ipairs({ "8k", "64k" }) do
+      with_tmpfs(t, size, function(dir)
+        local code, out, err = t.hone(string.format("%s --set steps=3 --db %s/tiny.db", BASELINE, dir))
+        t.ok(code ~= 0, size .. ": exit code " .. tostring(code))
+        t.eq(out, "", size .. ": nothing run")
+        t.match(err, "^hone: store: [^\n]*: [^\n]*[dD]isk[^\n]* %(" .. dir:gsub("%p", "%%%0") .. "/tiny%.db%)\n$",
+          size .. ": one line")
+        t.ok(err:find("disk is full", 1, true) or err:find("No space left on device", 1, true), size .. ": the reason")
+      end)
+    end
+  end,
+
+  ["a store on a read-only disk: run refuses at once in one line, reading commands still read"] = function(t)
+    with_tmpfs(t, "2m", function(dir)
+      local db = dir .. "/ro.db"
+      local code, _, err = t.hone(string.format("%s --set steps=2 --db %s", BASELINE, db))
+      t.eq(code, 0, "a run while writable (" .. err .. ")")
+      code, _, err = t.hone("sweep --name s --task toy --optimizer baseline --set steps=1 --seeds 1,2 --db " .. db)
+      t.eq(code, 0, "a sweep while writable (" .. err .. ")")
+      local before = t.read(db)
+      t.ok(os.execute("mount -o remount,ro " .. t.sh_quote(dir)), "remount read-only")
+      local quoted = dir:gsub("%p", "%%%0")
+      local out
+      code, out, err = t.hone(string.format("%s --set steps=2 --db %s", BASELINE, db))
+      t.eq({ code, out }, { 2, "" }, "run refuses, nothing done")
+      t.match(err, "^hone: store: cannot write: Read%-only file system %(" .. quoted .. "/ro%.db%)\n$", "message")
+      code, out, err = t.hone(string.format("%s --db %s/new.db", BASELINE, dir))
+      t.eq({ code, out }, { 2, "" }, "a new store there is refused too")
+      t.match(err, "^hone: store: cannot write: Read%-only file system %(" .. quoted .. "/new%.db%)\n$", "message")
+      code, _, err = t.hone("sweep --resume s --db " .. db)
+      t.eq(code, 2, "sweep --resume refuses")
+      t.match(err, "^hone: store: cannot write: Read%-only file system", "sweep message")
+      for cmd, want in pairs({
+        ["runs"] = "\n3 +toy +fixed +2 +done",
+        ["show 1"] = "^run 1  task toy",
+        ["show 1 --calls"] = "\ncall +step +purpose",
+        ["show 1 --step 2"] = "^run 1 step 2 ",
+        ["table s"] = "^sweep s: test per run",
+        ["report 1 -o " .. t.tmpdir() .. "/r.html"] = "^report of run 1: ",
+        ["report s -o " .. t.tmpdir() .. "/s.html"] = "^report of sweep s: ",
+      }) do
+        code, out, err = t.hone(cmd .. " --db " .. db)
+        t.eq(code, 0, cmd .. " (" .. err .. ")")
+        t.match(out, want, cmd)
+      end
+      t.eq(t.read(db), before, "the store is untouched")
+    end)
+  end,
+
+  ["a read-only store file in a writable folder: run refuses in one line, show reads it"] = function(t)
+    local dir = t.tmpdir()
+    local db = dir .. "/file.db"
+    local code, _, err = t.hone(string.format("%s --set steps=1 --db %s", BASELINE, db))
+    t.eq(code, 0, "a run while writable (" .. err .. ")")
+    local q = t.sh_quote(db)
+    -- root writes whatever chmod says: a read-only bind mount of the file itself is read-only to root too
+    t.ok(os.execute(string.format("mount --bind %s %s && mount -o remount,bind,ro %s", q, q, q)),
+      "cannot bind-mount the store read-only: these tests need root (or CAP_SYS_ADMIN), as in CI")
+    local ok, failure = pcall(function()
+      local out
+      code, out, err = t.hone(string.format("%s --db %s", BASELINE, db))
+      t.eq({ code, out }, { 2, "" }, "run refuses, nothing done")
+      t.match(err, "^hone: store: cannot write: Read%-only file system %(" .. dir:gsub("%p", "%%%0") ..
+        "/file%.db%)\n$", "message")
+      code, out, err = t.hone("show 1 --db " .. db)
+      t.eq(code, 0, "show (" .. err .. ")")
+      t.match(out, "^run 1  task toy", "show reads it")
+    end)
+    os.execute("umount " .. q)
+    if not ok then error(failure, 0) end
+  end,
+
+  ["two runs writing one store at once both finish whole"] = function(t)
+    local dir = t.tmpdir()
+    local db = dir .. "/shared.db"
+    local function run(seed)
+      return string.format("(%s %s --set steps=12 --seed %d --quiet --db %s 2>%s/err%d; echo $? >%s/code%d)",
+        t.sh_quote(t.bin), BASELINE, seed, t.sh_quote(db), dir, seed, dir, seed)
+    end
+    -- started together on a store neither has created yet: both race to make the schema too
+    local code = sh(t, run(1) .. " & " .. run(2) .. " & wait")
+    t.eq(code, 0, "shell")
+    for seed = 1, 2 do
+      t.eq(t.read(string.format("%s/code%d", dir, seed)), "0\n",
+        "run of seed " .. seed .. " (" .. t.read(string.format("%s/err%d", dir, seed)) .. ")")
+    end
+    t.eq(sql(t, db, "SELECT r.seed, r.status, count(s.id), count(DISTINCT s.step) FROM runs r " ..
+      "JOIN steps s ON s.run_id = r.id GROUP BY r.id ORDER BY r.seed"), "1|done|13|13\n2|done|13|13\n",
+      "every step of both")
+    t.eq(half_written(t, db), "0\n", "no half-written step")
+    t.eq(sql(t, db, "PRAGMA integrity_check"), "ok\n", "store intact")
+  end,
+
+  ["hone waits for another process's write lock instead of failing"] = function(t)
+    local dir = t.tmpdir()
+    local db = dir .. "/locked.db"
+    local code, _, err = t.hone(string.format("%s --set steps=1 --db %s", BASELINE, db))
+    t.eq(code, 0, "first run (" .. err .. ")")
+    -- sqlite3 takes the write lock, writes a run, says so, holds the lock a while, commits
+    local locker = string.format("printf '%%s\\n' 'BEGIN IMMEDIATE;' " ..
+      "\"INSERT INTO runs (task, recipe, seed, config, hone_version) VALUES ('locker', 'x', 0, '{}', 'x');\" " ..
+      "'.shell touch %s/locked' '.shell sleep 1.5' 'COMMIT;' | sqlite3 %s", dir, t.sh_quote(db))
+    local hone_run = string.format("(while [ ! -e %s/locked ]; do sleep 0.02; done; %s %s --set steps=1 --quiet " ..
+      "--db %s 2>%s/err; echo $? >%s/code)", dir, t.sh_quote(t.bin), BASELINE, t.sh_quote(db), dir, dir)
+    code = sh(t, "(" .. locker .. ") & " .. hone_run .. " & wait")
+    t.eq(code, 0, "shell")
+    t.eq(t.read(dir .. "/code"), "0\n", "hone waited and succeeded (" .. t.read(dir .. "/err") .. ")")
+    t.eq(sql(t, db, "SELECT id, task, status FROM runs ORDER BY id"), "1|toy|done\n2|locker|running\n3|toy|done\n",
+      "hone's run came after the lock holder's commit")
+    t.eq(sql(t, db, "SELECT count(*) FROM steps WHERE run_id = 3"), "2\n", "and is whole")
   end,
 }
