@@ -493,8 +493,9 @@ static void read_key(const Source *s, Request *r) {
     const char *env = default_key_envs[r->format];
     if (field(s, "api_key_env", LUA_TSTRING) == LUA_TSTRING) env = lua_tostring(s->L, -1);
     const char *key = getenv(env);
-    if (key && strpbrk(key, "\r\n"))   /* would split the header; name it, never show it */
-        luaL_error(s->L, "%s: $%s holds a line break", s->who, env);
+    for (const unsigned char *c = (const unsigned char *)key; c && *c; c++)
+        if (*c < 0x20 || *c == 0x7F)   /* a line break would split the header; name it, never show it */
+            luaL_error(s->L, "%s: $%s holds a control character (a line break?)", s->who, env);
     set_headers(s, r, key && *key ? key : NULL);
     lua_pop(s->L, 1);
 }

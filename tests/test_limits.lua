@@ -191,7 +191,8 @@ return {
     call(10, 8, "parse", "error", "^reply is not JSON %(nesting deeper than 1000 at byte 1000%)")
     call(11, 9, "ok", "proposal_error", "^$")
     t.eq(sql(t, db, "SELECT step, candidate_id IS NOT NULL, coalesce(error, '') FROM steps WHERE step IN (4, 5, 6)"),
-      "4|0|no usable proposal: the reply is not a JSON object (json: nesting deeper than 1000 at line 1 column 6001)\n" ..
+      "4|0|no usable proposal: the reply is not a JSON object " ..
+      "(json: nesting deeper than 1000 at line 1 column 6001)\n" ..
       "5|0|no usable proposal: the reply is not valid UTF-8 (byte 19)\n6|1|\n", "steps 4-6")
     local reasoning = sql(t, db, "SELECT reasoning FROM candidates WHERE step = 6")
     t.match(reasoning, "^%(the reasoning could not be kept: json: cannot encode tables nested deeper than 500",
@@ -247,8 +248,9 @@ return {
       t.eq(half_written(t, db), "0\n", "no half-written step")
       -- with room again, the same store takes the next run
       t.ok(os.execute("mount -o remount,size=8m " .. t.sh_quote(dir)), "remount larger")
-      code, _, err = t.hone(string.format("%s --set steps=2 --db %s", BASELINE, db))
+      code, out, err = t.hone(string.format("%s --set steps=2 --db %s", BASELINE, db))
       t.eq(code, 0, "the store is usable afterwards (" .. err .. ")")
+      t.match(out, "run 2 done", "the next run")
       t.eq(sql(t, db, "SELECT count(*) FROM steps WHERE run_id = 2"), "3\n", "the next run is whole")
       t.eq(sql(t, db, "PRAGMA integrity_check"), "ok\n", "still intact")
     end)
@@ -363,5 +365,101 @@ return {
     t.eq(sql(t, db, "SELECT id, task, status FROM runs ORDER BY id"), "1|toy|done\n2|locker|running\n3|toy|done\n",
       "hone's run came after the lock holder's commit")
     t.eq(sql(t, db, "SELECT count(*) FROM steps WHERE run_id = 3"), "2\n", "and is whole")
+  end,
+
+  ["API keys appear in no output, no store, no report, no file, whatever fails"] = function(t)
+    local KEY_O = "sk-limits-OPENAI-9f8e7d6c5b4a3210-do-not-leak"
+    local KEY_A = "sk-ant-limits-ANTHROPIC-0123456789abcdef-do-not-leak"
+    local env = { OPENAI_API_KEY = KEY_O, ANTHROPIC_API_KEY = KEY_A }
+    local server = t.llm_server()
+    local dir = t.tmpdir()
+    local db = dir .. "/keys.db"
+    -- a connection of our own keeps the -wal file in place, to be scanned with the rest
+    local keep = hone.store.open(db)
+    local outputs = {}
+    local function hone_run(args, extra_env, want)
+      local e = {}
+      for k, v in pairs(env) do e[k] = v end
+      for k, v in pairs(extra_env or {}) do e[k] = v end
+      local code, out, err = t.hone(args, e)
+      outputs[#outputs + 1] = { args, out .. "\n" .. err }
+      if want then t.eq(code, want, args .. " (" .. err .. ")") end
+      return code, out, err
+    end
+    local fast = "--set llm_retries=2 --set llm_backoff=0.01 --set early_stop=false"
+
+    -- an OpenAI-style run through retries, refusals of the key (quoted back by the server),
+    -- unusable replies and a body that quotes the key on a 200 and on a retried 500
+    server:script({ replies = {
+      { status = 500 }, { status = 429, retry_after = "0" }, reply(CHILD),
+      { echo_auth = true },
+      { content = "no JSON here" }, reply(ADULT),
+      { echo_auth = true, status = 200 },
+      { echo_auth = true, status = 500 }, { echo_auth = true, status = 500 }, { echo_auth = true, status = 500 },
+      reply(CHILD),
+    } })
+    hone_run(string.format("run toy --llm-url %s --model scripted --db %s --set steps=6 %s", server.url, db, fast),
+      nil, 0)
+    t.eq(sql(t, db, "SELECT count(*) FROM llm_calls WHERE run_id = 1 AND status = 'http' AND error LIKE " ..
+      "'HTTP %: Incorrect API key provided: ****%'"), "2\n", "the key the server quoted back is masked in errors")
+    -- the Anthropic provider, its key quoted back too
+    server:script({ replies = { { echo_auth = true }, reply(CHILD, { anthropic = true }) } })
+    hone_run(string.format("run toy --llm anthropic:claude-limits --llm-url %s --db %s --set steps=2 %s", server.url,
+      db, fast), nil, 0)
+    -- a key with bytes a header may carry but nobody types, and one with a line break
+    server:script({ default = reply(CHILD) })
+    hone_run(string.format("run toy --llm-url %s --model scripted --db %s --set steps=1 --seed 3 %s", server.url, db,
+      fast), { OPENAI_API_KEY = KEY_O .. "-\xc3\xa9 +/=" }, 0)
+    local _, _, err = hone_run(string.format("run toy --llm-url %s --model scripted --db %s --set steps=1", server.url,
+      db), { OPENAI_API_KEY = "sk-limits-LINE\nBREAK-do-not-leak" }, 2)
+    t.eq(err, "hone: $OPENAI_API_KEY holds a control character (a line break?); fix the variable\n", "line break")
+    -- every reading command, a report, a sweep and its report, a replay
+    for _, args in ipairs({ "runs", "show 1", "show 1 --calls", "show 1 --step 2", "show 2 --calls",
+        "report 1 -o " .. dir .. "/run.html", "replay 3 --quiet" }) do
+      hone_run(args .. " --db " .. db, nil, 0)
+    end
+    hone_run(string.format("sweep --name keys --task toy --llm-url %s --model scripted --set steps=1 --seeds 1,2 " ..
+      "--db %s", server.url, db), nil, 0)
+    hone_run("report keys -o " .. dir .. "/sweep.html --db " .. db, nil, 0)
+    hone_run("table keys --db " .. db, nil, 0)
+    -- failures of every kind
+    for _, args in ipairs({ "run toy --nope", "show nope", "run toy --llm gemini:x", "run toy --budget calls=x",
+        "run toy --llm-url http://127.0.0.1:9/v1 --model m --set steps=1 --set llm_retries=0", "data nosuch",
+        "data toy", "run bbeh/dyck_languages --llm-url " .. server.url .. " --model m" }) do
+      local code = hone_run(args .. " --db " .. db, { HONE_DATA = dir .. "/data" })
+      t.ok(code ~= 0 or args:find("127.0.0.1:9", 1, true), args .. " fails")
+    end
+    -- a download that cannot reach its server (curl through a proxy that is not there)
+    local code = hone_run("data bbeh", { HONE_DATA = dir .. "/data", https_proxy = "http://127.0.0.1:9",
+      HTTPS_PROXY = "http://127.0.0.1:9" })
+    t.eq(code, 1, "data bbeh offline")
+
+    -- now look everywhere
+    local places = {}
+    for _, o in ipairs(outputs) do places[#places + 1] = { "output of hone " .. o[1], o[2] } end
+    local files = io.popen("find " .. t.sh_quote(dir) .. " -type f")
+    local names = {}
+    for path in files:lines() do
+      names[#names + 1] = path:match("[^/]+$")
+      places[#places + 1] = { path, t.read(path) }
+    end
+    files:close()
+    table.sort(names)
+    local seen = table.concat(names, " ")
+    for _, want in ipairs({ "keys.db", "keys.db-wal", "run.html", "sweep.html" }) do
+      t.ok((" " .. seen .. " "):find(" " .. want .. " ", 1, true), "scanned " .. want .. " (files: " .. seen .. ")")
+    end
+    places[#places + 1] = { "the requests the server saw", json.encode(server:requests()) }
+    keep:close()
+    for _, key in ipairs({ KEY_O, KEY_A, "sk-limits-LINE\nBREAK" }) do
+      for _, needle in ipairs({ key, key:sub(1, 12) }) do
+        for _, place in ipairs(places) do
+          if place[2]:find(needle, 1, true) then
+            error(string.format("%q found in %s", needle, place[1]))
+          end
+        end
+      end
+    end
+    t.ok(#places > 25, "places scanned: " .. #places)
   end,
 }
