@@ -143,11 +143,13 @@ return {
       -- step 4: a proposal nested 100k arrays deep, then one nested 100k objects deep
       { content = '{"reasoning": "deep", "suggestion": {"price": ' .. nested("[", "]", 100000, "1") .. '}}' },
       { content = nested('{"a": ', "}", 100000, "1") },
-      -- step 5: 10 MB of garbage, then invalid UTF-8 around a proposal that would work
-      { content = garbage(10 << 20) },
+      -- step 5: invalid UTF-8 around a proposal that would work, then 10 MB of garbage
       raw_completion('{"reasoning": "caf\xe9 \xff", "suggestion": {"price": "function price(age)\\n  ' ..
         'return 11 -- \xc3\x28\\nend"}}'),
-      -- step 6: usable code, with reasoning nested deeper than the encoder goes (500)
+      { content = garbage(10 << 20) },
+      -- step 6: Lua nested 100k parentheses deep, then usable code with reasoning nested deeper
+      -- than the encoder goes (500)
+      { content = proposal("function price(age)\n  return " .. nested("(", ")", 100000, "1") .. "\nend") },
       { content = '{"reasoning": ' .. deep_reasoning .. ', "suggestion": {"price": ' .. json.encode(ADULT) .. '}}' },
       -- step 7: 100 MB again, without a Content-Length: hone has to count
       { size = 100000000, chunked = true },
@@ -170,7 +172,7 @@ return {
       calls[#calls + 1] = { step = tonumber(step), status = status, error = e, proposal_error = pe,
         response_len = tonumber(len) }
     end
-    t.eq(#calls, 11, "calls recorded: " .. #calls)
+    t.eq(#calls, 12, "calls recorded: " .. #calls)
     local function call(i, step, status, field, pattern)
       local c = calls[i]
       t.eq({ c.step, c.status }, { step, status }, "call " .. i)
@@ -183,29 +185,34 @@ return {
     call(3, 3, "ok", "proposal_error", "^$")
     call(4, 4, "ok", "proposal_error", "^the reply is not a JSON object %(json: nesting deeper than 1000 at")
     call(5, 4, "ok", "proposal_error", "^the reply is not a JSON object %(json: nesting deeper than 1000 at")
-    call(6, 5, "ok", "proposal_error", "^the reply is not a JSON object")
-    call(7, 5, "ok", "proposal_error", "^the reply is not valid UTF%-8 %(byte %d+%)")
-    call(8, 6, "ok", "proposal_error", "^$")
-    call(9, 7, "transport", "error", "^reply larger than 64 MiB")
-    t.ok(calls[9].response_len <= 4096, "a reply cut for its size keeps only its head: " .. calls[9].response_len)
-    call(10, 8, "parse", "error", "^reply is not JSON %(nesting deeper than 1000 at byte 1000%)")
-    call(11, 9, "ok", "proposal_error", "^$")
+    call(6, 5, "ok", "proposal_error", "^the reply is not valid UTF%-8 %(byte 19%)$")
+    call(7, 5, "ok", "proposal_error", "^the reply is not a JSON object %(json: ")
+    call(8, 6, "ok", "proposal_error", "^'price' does not compile: C stack overflow$")
+    call(9, 6, "ok", "proposal_error", "^$")
+    call(10, 7, "transport", "error", "^reply larger than 64 MiB")
+    t.ok(calls[10].response_len <= 4096, "a reply cut for its size keeps only its head: " .. calls[10].response_len)
+    call(11, 8, "parse", "error", "^reply is not JSON %(nesting deeper than 1000 at byte 1000%)")
+    call(12, 9, "ok", "proposal_error", "^$")
     t.eq(sql(t, db, "SELECT step, candidate_id IS NOT NULL, coalesce(error, '') FROM steps WHERE step IN (4, 5, 6)"),
       "4|0|no usable proposal: the reply is not a JSON object " ..
       "(json: nesting deeper than 1000 at line 1 column 6001)\n" ..
-      "5|0|no usable proposal: the reply is not valid UTF-8 (byte 19)\n6|1|\n", "steps 4-6")
+      "5|0|no usable proposal: the reply is not a JSON object (json: unexpected character 'f' at line 1 column 1)\n" ..
+      "6|1|\n", "steps 4-6")
     local reasoning = sql(t, db, "SELECT reasoning FROM candidates WHERE step = 6")
     t.match(reasoning, "^%(the reasoning could not be kept: json: cannot encode tables nested deeper than 500",
       "reasoning too deep to re-encode costs the reasoning, not the proposal")
     -- what the retries sent back: the unusable reply, capped, as valid UTF-8
     local seen = server:requests()
-    t.eq(#seen, 11, "requests")
-    for _, i in ipairs({ 5, 7 }) do
+    t.eq(#seen, 12, "requests")
+    for _, i in ipairs({ 5, 7, 9 }) do
       local msgs = seen[i].body.messages
       t.eq(msgs[3].role, "assistant", "request " .. i .. ": the bad reply goes back")
-      t.ok(#msgs[3].content <= 20000, "request " .. i .. ": and only its head: " .. #msgs[3].content)
+      t.ok(#msgs[3].content <= 8300, "request " .. i .. ": and only its head: " .. #msgs[3].content)
       t.match(msgs[4].content, "^Your reply could not be used: ", "request " .. i .. ": with the reason")
     end
+    t.match(seen[5].body.messages[3].content, "\n%[%.%.%. %d+ more bytes not repeated here%]$", "the cut is marked")
+    t.match(seen[7].body.messages[3].content, '^{"reasoning": "caf\u{FFFD} \u{FFFD}", ',
+      "invalid UTF-8 goes back as U+FFFD: the body stays JSON a server takes")
   end,
 
   ["a 100 MB reply is cut at 64 MiB and costs no more memory than that"] = function(t)
