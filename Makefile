@@ -1,6 +1,7 @@
 # hone: `make deps` (Debian packages, once), `make`, `make test`, `make bench`.
 # `make test SAN=1` builds and tests an ASan+UBSan binary (hone-san) instead.
 # `make fuzz` runs the libFuzzer targets in fuzz/ for FUZZ_SECONDS each (clang).
+# `make valgrind` builds hone-vg (-O1 -g) and runs part of the suite under valgrind memcheck.
 
 PKGS    := lua5.4 libcurl libcjson sqlite3 libseccomp
 CC      ?= cc
@@ -16,6 +17,10 @@ CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitiz
 LDFLAGS += -fsanitize=address,undefined
 export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+else ifeq ($(VG),1)
+BIN     := hone-vg
+OBJDIR  := build/vg
+CFLAGS  += -O1 -fno-omit-frame-pointer
 else
 BIN     := hone
 OBJDIR  := build/release
@@ -28,7 +33,7 @@ ATARI := $(wildcard tasks/atari/*.c)
 HDRS  := $(wildcard kernel/*.h tasks/atari/*.h)
 OBJS  := $(SRCS:kernel/%.c=$(OBJDIR)/%.o) $(ATARI:tasks/atari/%.c=$(OBJDIR)/atari_%.o)
 
-.PHONY: all deps test bench lint clean fuzz fuzz-build
+.PHONY: all deps test bench lint clean fuzz fuzz-build valgrind
 
 all: $(BIN)
 
@@ -52,6 +57,10 @@ deps:
 test: $(BIN)
 	HONE_BIN=./$(BIN) ./$(BIN) lua tests/runner.lua $(TESTS)
 
+valgrind:
+	$(MAKE) VG=1
+	tests/valgrind/run.sh
+
 lint:
 	luacheck -q lua recipes tasks tests bench
 
@@ -59,7 +68,7 @@ bench: $(BIN)
 	./$(BIN) lua bench/run.lua
 
 clean:
-	rm -rf build hone hone-san
+	rm -rf build hone hone-san hone-vg
 
 # ---- fuzzing: clang + libFuzzer, ASan + UBSan; objects of their own in build/fuzz -------
 # Targets are fuzz/NAME.c; seeds in fuzz/corpus/NAME, crashes fixed and kept as inputs in

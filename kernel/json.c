@@ -646,6 +646,10 @@ static const char *reason_at(const char *text, size_t len, size_t pos, char *buf
     return buf;
 }
 
+const char *hone_json_fault(const char *text, size_t len, size_t pos, char *buf, size_t size) {
+    return reason_at(text, len, pos > len ? len : pos, buf, size);
+}
+
 /* nil, "json: <reason> at line L column C" for the fault at pos; reason NULL: tell it from
 ** the text. */
 static int decode_error(lua_State *L, const char *text, size_t len, size_t pos, const char *reason) {

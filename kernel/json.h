@@ -44,4 +44,9 @@ cJSON *hone_json_from_lua(lua_State *L, int idx, char *err, size_t errlen);
 ** on memory errors or nesting deeper than CJSON_NESTING_LIMIT. */
 void hone_json_push(lua_State *L, const cJSON *j);
 
+/* Why cJSON stopped parsing text (len bytes) at pos, in a few words, into buf: "nesting
+** deeper than 1000", "unexpected character 'x'", "unexpected byte 0xff", "unterminated
+** string", "invalid escape in string", "unexpected end of input". Returns buf. */
+const char *hone_json_fault(const char *text, size_t len, size_t pos, char *buf, size_t size);
+
 #endif

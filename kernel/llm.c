@@ -30,6 +30,8 @@
 #define BATCH_MT "hone.llm.batch"
 #define BUDGET_MT "hone.llm.budget"
 #define MAX_REPLY ((size_t)64 << 20)   /* no chat reply is this big; a runaway server is */
+#define TOO_LARGE_HEAD 4096            /* bytes kept of a reply over MAX_REPLY */
+#define MIN_MASKED 8                   /* shorter keys ("EMPTY" for a local server) are not secrets */
 #define MAX_BACKOFF_S 60.0
 #define MAX_RETRY_AFTER_S 120.0        /* a server asking for more is better treated as down */
 #define MAX_RETRIES 1000
@@ -168,6 +170,7 @@ typedef struct {
     char key[65];              /* cache key: sha256 of format, body and seed */
     cJSON *root;               /* the request while it is built; its text is body */
     struct curl_slist *headers;/* holds the API key; freed with the request */
+    char *secret;              /* the key again, to mask in what comes back; wiped when freed */
     double connect_timeout, timeout, backoff;
     int retries;
     Budget *budget;            /* anchored in the Batch's uservalue table */
@@ -198,6 +201,8 @@ typedef struct {
 
 static void request_release(Request *r) {
     if (r->curl) curl_easy_cleanup(r->curl);
+    if (r->secret) explicit_bzero(r->secret, strlen(r->secret));
+    free(r->secret);
     curl_slist_free_all(r->headers);
     cJSON_Delete(r->parsed);
     cJSON_Delete(r->root);
@@ -323,6 +328,48 @@ static void append(lua_State *L, cJSON *list, cJSON *item) {
     luaL_error(L, "hone.llm: out of memory");
 }
 
+/* The length of the UTF-8 character at s (n bytes left), or 0 if none starts there: no
+** overlong forms, no surrogates, nothing past U+10FFFF (RFC 3629). */
+static size_t utf8_char(const unsigned char *s, size_t n) {
+    if (s[0] < 0x80) return 1;
+    size_t len = s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+               : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (len == 3 && s[0] == 0xE0 && s[1] < 0xA0) return 0;   /* overlong */
+    if (len == 3 && s[0] == 0xED && s[1] >= 0xA0) return 0;  /* surrogate */
+    if (len == 4 && s[0] == 0xF0 && s[1] < 0x90) return 0;   /* overlong */
+    if (len == 4 && s[0] == 0xF4 && s[1] >= 0x90) return 0;  /* past U+10FFFF */
+    return len;
+}
+
+/* A JSON string of text, which must be valid UTF-8 for a server to take the body (a model's
+** stray bytes, echoed back, would make every later request fail): each byte that does not
+** start a valid character is replaced by U+FFFD. Raises only when out of memory. */
+static cJSON *utf8_string(lua_State *L, const char *text) {
+    const unsigned char *u = (const unsigned char *)text;
+    size_t len = strlen(text), bad = 0;
+    for (size_t i = 0, k; i < len; i += k ? k : 1)
+        if (!(k = utf8_char(u + i, len - i))) bad++;
+    if (bad == 0) return checked(L, cJSON_CreateString(text));
+    char *clean = malloc(len + bad * 2 + 1), *p = clean;
+    if (!clean) luaL_error(L, "hone.llm: out of memory");
+    for (size_t i = 0, k; i < len; i += k ? k : 1) {
+        if ((k = utf8_char(u + i, len - i))) {
+            memcpy(p, text + i, k);
+            p += k;
+        } else {
+            memcpy(p, "\xEF\xBF\xBD", 3);
+            p += 3;
+        }
+    }
+    *p = '\0';
+    cJSON *j = cJSON_CreateString(clean);
+    free(clean);
+    return checked(L, j);
+}
+
 /* Joins the strings of parts with blank lines; NULL when out of memory. */
 static char *join_parts(const cJSON *parts) {
     size_t len = 1;
@@ -367,12 +414,12 @@ static void read_messages(const Source *s, Format format, cJSON *root) {
             text[k] = text_at(s, -1, what);
         }
         if (format == FORMAT_ANTHROPIC && strcmp(text[0], "system") == 0) {
-            append(L, system, checked(L, cJSON_CreateString(text[1])));
+            append(L, system, utf8_string(L, text[1]));
         } else {
             cJSON *m = checked(L, cJSON_CreateObject());
             append(L, list, m);
-            attach(L, m, "role", cJSON_CreateString(text[0]));
-            attach(L, m, "content", cJSON_CreateString(text[1]));
+            attach(L, m, "role", utf8_string(L, text[0]));
+            attach(L, m, "content", utf8_string(L, text[1]));
         }
         lua_pop(L, 3);
     }
@@ -435,11 +482,12 @@ static void set_headers(const Source *s, Request *r, const char *key) {
         if (h) {
             snprintf(h, len, "%s%s", prefix, key);
             fail |= add_header(r, h);
-            memset(h, 0, len);
+            explicit_bzero(h, len);
             free(h);
         } else {
             fail = 1;
         }
+        if (strlen(key) >= MIN_MASKED && !(r->secret = strdup(key))) fail = 1;
     }
     if (fail) luaL_error(s->L, "hone.llm: out of memory");
 }
@@ -448,8 +496,9 @@ static void read_key(const Source *s, Request *r) {
     const char *env = default_key_envs[r->format];
     if (field(s, "api_key_env", LUA_TSTRING) == LUA_TSTRING) env = lua_tostring(s->L, -1);
     const char *key = getenv(env);
-    if (key && strpbrk(key, "\r\n"))   /* would split the header; name it, never show it */
-        luaL_error(s->L, "%s: $%s holds a line break", s->who, env);
+    for (const unsigned char *c = (const unsigned char *)key; c && *c; c++)
+        if (*c < 0x20 || *c == 0x7F)   /* a line break would split the header; name it, never show it */
+            luaL_error(s->L, "%s: $%s holds a control character (a line break?)", s->who, env);
     set_headers(s, r, key && *key ? key : NULL);
     lua_pop(s->L, 1);
 }
@@ -483,7 +532,7 @@ static void read_request(const Source *s, Request *r) {
 
     cJSON *root = r->root = checked(L, cJSON_CreateObject());
     if (field(s, "model", LUA_TSTRING) == LUA_TNIL) bad(s, "model", "is required");
-    attach(L, root, "model", cJSON_CreateString(text_at(s, -1, "model")));
+    attach(L, root, "model", utf8_string(L, text_at(s, -1, "model")));
     lua_pop(L, 1);
     lua_Integer n = r->format == FORMAT_ANTHROPIC ? ANTHROPIC_MAX_TOKENS : 0;
     if (opt_integer(s, "max_tokens", &n) && n < 1) bad(s, "max_tokens", "must be at least 1");
@@ -539,6 +588,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
     if (r->reply_len + len + 1 > r->reply_cap) {
         size_t cap = r->reply_cap ? r->reply_cap : 16384;
         while (cap < r->reply_len + len + 1) cap *= 2;
+        if (cap > MAX_REPLY + 1) cap = MAX_REPLY + 1;   /* the most it can ever hold */
         char *p = realloc(r->reply, cap);
         if (!p) {
             r->no_memory = 1;
@@ -612,6 +662,41 @@ static void http_error(Request *r, Attempt *a) {
     cJSON_Delete(j);
 }
 
+/* Overwrites every occurrence of secret in buf with '*': a server (a careless proxy, an
+** error page) may quote the key back, and what it sends is stored, shown and logged. */
+static void mask(char *buf, size_t len, const char *secret) {
+    size_t n = secret ? strlen(secret) : 0;
+    if (!buf || n == 0) return;
+    for (char *p = buf; (size_t)(buf + len - p) >= n;) {
+        char *hit = memchr(p, secret[0], (size_t)(buf + len - p) - n + 1);
+        if (!hit) return;
+        if (memcmp(hit, secret, n) == 0) {
+            memset(hit, '*', n);
+            p = hit + n;
+        } else {
+            p = hit + 1;
+        }
+    }
+}
+
+static void mask_string(char *text, const char *secret) {
+    if (text) mask(text, strlen(text), secret);
+}
+
+/* A reply cut for being too large keeps only its first bytes, enough to see what it was:
+** the 64 MiB read so far would only weigh on the store and on memory. */
+static void keep_head(Request *r) {
+    if (r->reply_len <= TOO_LARGE_HEAD) return;
+    r->reply_len = TOO_LARGE_HEAD;
+    while (r->reply_len > 0 && ((unsigned char)r->reply[r->reply_len] & 0xC0) == 0x80) r->reply_len--;
+    r->reply[r->reply_len] = '\0';
+    char *p = realloc(r->reply, TOO_LARGE_HEAD + 1);
+    if (p) {
+        r->reply = p;
+        r->reply_cap = TOO_LARGE_HEAD + 1;
+    }
+}
+
 static int retryable_transport(CURLcode rc) {
     switch (rc) {
     case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_URL_MALFORMAT: case CURLE_NOT_BUILT_IN:
@@ -633,6 +718,7 @@ static void transport_error(Request *r, CURLcode rc, Attempt *a) {
         snprintf(a->error, sizeof a->error, "reply larger than %zu MiB (%s)", MAX_REPLY >> 20,
                  r->url);
         a->retry = 0;
+        keep_head(r);
         return;
     }
     if (r->no_memory) {
@@ -779,7 +865,9 @@ static void check_reply(Request *r, Attempt *a) {
         char quote[SNIPPET + 4];
         snippet(quote, sizeof quote, r->reply ? r->reply : "", r->reply_len);
         size_t at = end && r->reply ? (size_t)(end - r->reply) : 0;
-        snprintf(a->error, sizeof a->error, "reply is not JSON (byte %zu): %s", at, quote);
+        char why[64];
+        hone_json_fault(r->reply ? r->reply : "", r->reply_len, at, why, sizeof why);
+        snprintf(a->error, sizeof a->error, "reply is not JSON (%s at byte %zu): %s", why, at, quote);
         return;
     }
     if (r->format == FORMAT_ANTHROPIC) anthropic_reply(r, a);
@@ -916,7 +1004,12 @@ static void collect(Batch *b, int *running, int *done) {
         curl_multi_remove_handle(b->multi, r->curl);
         (*running)--;
         Attempt *a = next_slot(r);
+        mask(r->reply, r->reply_len, r->secret);   /* before anything quotes it */
         judge(r, rc, a);
+        /* JSON escapes may spell the key in ways the raw body does not show */
+        mask_string(r->content, r->secret);
+        mask_string(a->error, r->secret);
+        if (r->finish_reason) mask_string((char *)r->finish_reason, r->secret);
         r->attempts++;
         if (r->budget && r->parsed && (a->kind == NULL || strcmp(a->kind, "refusal") == 0))
             budget_charge(r->budget, 0, r->prompt_tokens, r->completion_tokens);

@@ -23,14 +23,20 @@
 **                    endpoint is used as is                                      required
 **   model            string                                                      required
 **   messages         non-empty array of {role = string, content = string}; for anthropic,
-**                    "system" messages are joined (blank line between) into "system"
+**                    "system" messages are joined (blank line between) into "system". Text
+**                    that is not valid UTF-8 (a model's stray bytes, echoed back) is sent with
+**                    each byte that starts no character replaced by U+FFFD: servers refuse
+**                    a body that is not UTF-8
 **   temperature      number          max_tokens  integer >= 1 (anthropic: 4096 if absent)
 **   seed             integer (53 bits); not sent in the anthropic format, but keyed
 **   response_format  table, sent as JSON unchanged (openai format only)
 **   api_key_env      the environment variable holding the key (OPENAI_API_KEY, or
 **                    ANTHROPIC_API_KEY for anthropic); sent as "Authorization: Bearer KEY"
 **                    or "x-api-key: KEY" when set and non-empty. The key never reaches Lua:
-**                    not in the result, not in an error.
+**                    not in the result, not in an error. A key holding a control character
+**                    (a line break would split the header) is refused, by name only. A key
+**                    of 8 bytes or more that the server quotes back (a careless proxy, an
+**                    error page) is masked with '*' in response, content and errors.
 **   connect_timeout  seconds (10)     timeout  seconds per attempt, whole transfer (300)
 **   retries          extra attempts (4)        backoff  base seconds (1.0)
 **   budget           a hone.llm.budget: checked before every attempt; a request is charged
@@ -56,12 +62,15 @@
 **   http_status        the last attempt's status, 0 when none arrived
 **   format, url, key   as prepare gives them
 **   request            the exact JSON body sent (it holds no key)
-**   response           the last attempt's raw body ("" when none; at most 64 MiB)
+**   response           the last attempt's raw body ("" when none; at most 64 MiB; of a
+**                      reply cut for being larger, its first 4 KiB)
 **   kind, error        when not ok: kind is one of
 **                        http       a non-2xx status ("HTTP 500: <server's message>")
 **                        transport  no usable HTTP exchange (refused, reset, cut, too large)
 **                        timeout    an attempt ran out of time
-**                        parse      a 2xx whose body is not JSON or has no usable choice
+**                        parse      a 2xx whose body is not JSON ("reply is not JSON
+**                                   (nesting deeper than 1000 at byte 1000): [[[..."), or
+**                                   has no usable choice
 **                        refusal    the reply has no content: a refusal, the content
 **                                   filter, or nothing at all
 **                        budget     not sent: "LLM budget spent: calls 20 of 20"

@@ -6,8 +6,12 @@
 #include <lauxlib.h>
 #include <sqlite3.h>
 
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define STORE_MT "hone.store"
 #define STMT_CACHE 32           /* a loop step uses about a dozen distinct statements */
@@ -196,14 +200,28 @@ static Store *check_store(lua_State *L) {
     return s;
 }
 
-static int fail(lua_State *L, Store *s, const char *what) {
-    return luaL_error(L, "store: %s%s%s (%s)", what ? what : "", what ? ": " : "",
-                      sqlite3_errmsg(s->db), s->path);
+/* SQLite's message for db's last error, with the system's reason when SQLite's alone would
+** not say it ("unable to open database file: Read-only file system", "disk I/O error: No
+** space left on device"). */
+static const char *reason(sqlite3 *db, char *buf, size_t len) {
+    int code = sqlite3_errcode(db) & 0xFF, sys = sqlite3_system_errno(db);
+    if (sys && (code == SQLITE_IOERR || code == SQLITE_CANTOPEN || code == SQLITE_READONLY))
+        snprintf(buf, len, "%s: %s", sqlite3_errmsg(db), strerror(sys));
+    else
+        snprintf(buf, len, "%s", sqlite3_errmsg(db));
+    return buf;
 }
 
-/* Runs a script of statements without parameters; 0 on success, else fills err. */
-static int run_script(sqlite3 *db, const char *sql, char **err) {
-    return sqlite3_exec(db, sql, NULL, NULL, err) == SQLITE_OK ? 0 : -1;
+static int fail(lua_State *L, Store *s, const char *what) {
+    char why[256];
+    return luaL_error(L, "store: %s%s%s (%s)", what ? what : "", what ? ": " : "",
+                      reason(s->db, why, sizeof why), s->path);
+}
+
+/* Runs a script of statements without parameters; 0 on success, else -1 with the error
+** left on db for reason(). */
+static int run_script(sqlite3 *db, const char *sql) {
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
 static int user_version(sqlite3 *db) {
@@ -217,35 +235,126 @@ static int user_version(sqlite3 *db) {
 
 /* Brings the schema to SCHEMA_VERSION, one transaction per migration. */
 static const char *migrate(sqlite3 *db, char *buf, size_t len) {
+    char why[256];
     for (;;) {
-        char *err = NULL;
-        if (run_script(db, "BEGIN IMMEDIATE", &err) != 0) {
-            snprintf(buf, len, "cannot lock for migration: %s", err ? err : sqlite3_errmsg(db));
-            sqlite3_free(err);
+        if (run_script(db, "BEGIN IMMEDIATE") != 0) {
+            snprintf(buf, len, "cannot lock for migration: %s", reason(db, why, sizeof why));
             return buf;
         }
         int v = user_version(db);   /* read under the lock: another hone may have migrated */
         if (v < 0 || v > SCHEMA_VERSION) {
-            run_script(db, "ROLLBACK", NULL);
-            if (v < 0) snprintf(buf, len, "not a hone store (%s)", sqlite3_errmsg(db));
+            if (v < 0) snprintf(buf, len, "not a hone store (%s)", reason(db, why, sizeof why));
             else snprintf(buf, len, "schema %d is newer than this hone's %d", v, SCHEMA_VERSION);
+            run_script(db, "ROLLBACK");
             return buf;
         }
         if (v == SCHEMA_VERSION) {
-            run_script(db, "COMMIT", NULL);
+            run_script(db, "COMMIT");
             return NULL;
         }
         char pragma[48];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
-        if (run_script(db, MIGRATIONS[v], &err) != 0 || run_script(db, pragma, &err) != 0 ||
-            run_script(db, "COMMIT", &err) != 0) {
-            snprintf(buf, len, "migration to schema %d failed: %s", v + 1,
-                     err ? err : sqlite3_errmsg(db));
-            sqlite3_free(err);
-            run_script(db, "ROLLBACK", NULL);
+        if (run_script(db, MIGRATIONS[v]) != 0 || run_script(db, pragma) != 0 ||
+            run_script(db, "COMMIT") != 0) {
+            snprintf(buf, len, "migration to schema %d failed: %s", v + 1, reason(db, why, sizeof why));
+            run_script(db, "ROLLBACK");
             return buf;
         }
     }
+}
+
+/* "file:PATH?immutable=1", PATH percent-encoded: for a store nothing can change. */
+static char *immutable_uri(const char *path) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(path);
+    char *uri = malloc(n * 3 + 32), *p = uri;
+    if (!uri) return NULL;
+    p += sprintf(p, "file:");
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            strchr("/._-~", *c)) {
+            *p++ = (char)*c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[*c >> 4];
+            *p++ = hex[*c & 15];
+        }
+    }
+    strcpy(p, "?immutable=1");
+    return uri;
+}
+
+/* Checks a store opened read-only; NULL, or the reason in buf. */
+static const char *check_readable(Store *s, const char *path, char *buf, size_t len) {
+    char why[256];
+    int v = user_version(s->db);
+    if (v < 0 && (sqlite3_errcode(s->db) & 0xFF) == SQLITE_CANTOPEN) {
+        /* A WAL store whose -shm does not exist and cannot be made: its folder is read-only
+           (a read-only mount), so nobody can be writing it either. Read it as immutable. */
+        char *uri = immutable_uri(path);
+        sqlite3_close_v2(s->db);
+        s->db = NULL;
+        if (!uri) return "out of memory";
+        int rc = sqlite3_open_v2(uri, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+        free(uri);
+        if (rc != SQLITE_OK) {
+            snprintf(buf, len, "cannot open: %s", s->db ? reason(s->db, why, sizeof why) : "out of memory");
+            return buf;
+        }
+        sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+        sqlite3_extended_result_codes(s->db, 1);
+        v = user_version(s->db);
+    }
+    if (v < 0) {
+        snprintf(buf, len, "not a hone store (%s)", reason(s->db, why, sizeof why));
+        return buf;
+    }
+    if (v != SCHEMA_VERSION) {
+        snprintf(buf, len, "schema %d, this hone reads %d (open it read-write once)", v, SCHEMA_VERSION);
+        return buf;
+    }
+    return NULL;
+}
+
+/* The system's reason why path cannot be written: the file's or, when there is no file yet,
+** its folder's ("Read-only file system", "Permission denied"); NULL when it looks writable. */
+static const char *unwritable(const char *path) {
+    if (access(path, W_OK) == 0) return NULL;
+    if (errno != ENOENT) return strerror(errno);
+    char *copy = strdup(path);
+    if (!copy) return NULL;
+    int bad = access(dirname(copy), W_OK) != 0;
+    int e = errno;
+    free(copy);
+    return bad ? strerror(e) : NULL;
+}
+
+/* Makes a store opened read-write ready: WAL, then the schema. NULL, or the reason in buf. */
+static const char *check_writable(Store *s, const char *path, char *buf, size_t len) {
+    char why[256];
+    /* SQLite quietly reads what it may not write (a read-only file or mount): a run must
+       hear it now, not at its first commit. */
+    if (sqlite3_db_readonly(s->db, "main") == 1) {
+        const char *sys = unwritable(path);
+        snprintf(buf, len, "cannot write: %s", sys ? sys : "read-only");
+        return buf;
+    }
+    /* Switching a new file to WAL takes an exclusive lock that SQLite does not wait for
+       (the busy handler is not called there): two hones opening one new store at once would
+       see "database is locked". Wait here instead, as long as the busy timeout. */
+    int rc;
+    for (int waited = 0;; waited += 10) {
+        rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= BUSY_TIMEOUT_MS) break;
+        sqlite3_sleep(10);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(buf, len, "cannot use WAL: %s", reason(s->db, why, sizeof why));
+        return buf;
+    }
+    /* NORMAL is durable against a killed process in WAL mode; FULL only adds power loss. */
+    run_script(s->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
+    return migrate(s->db, buf, len);
 }
 
 static int l_open(lua_State *L) {
@@ -262,35 +371,18 @@ static int l_open(lua_State *L) {
     s->path = strdup(path);
     if (!s->path) return luaL_error(L, "store: out of memory");
 
+    char buf[512], why[256];
+    const char *err;
     int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        lua_pushfstring(L, "store: cannot open: %s (%s)",
-                        s->db ? sqlite3_errmsg(s->db) : "out of memory", path);
-        store_release(s);
-        return lua_error(L);
-    }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    sqlite3_extended_result_codes(s->db, 1);
-
-    char buf[512];
-    const char *err = NULL;
-    char *msg = NULL;
-    if (readonly) {
-        int v = user_version(s->db);
-        if (v < 0) err = "not a hone store";
-        else if (v != SCHEMA_VERSION) {
-            snprintf(buf, sizeof buf, "schema %d, this hone reads %d (open it read-write once)",
-                     v, SCHEMA_VERSION);
-            err = buf;
-        }
-    } else if (run_script(s->db, "PRAGMA journal_mode = WAL", &msg) != 0) {
-        snprintf(buf, sizeof buf, "cannot use WAL: %s", msg ? msg : sqlite3_errmsg(s->db));
-        sqlite3_free(msg);
+        const char *sys = readonly ? NULL : unwritable(path);
+        if (sys) snprintf(buf, sizeof buf, "cannot write: %s", sys);
+        else snprintf(buf, sizeof buf, "cannot open: %s", s->db ? reason(s->db, why, sizeof why) : "out of memory");
         err = buf;
     } else {
-        /* NORMAL is durable against a killed process in WAL mode; FULL only adds power loss. */
-        run_script(s->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", NULL);
-        err = migrate(s->db, buf, sizeof buf);
+        sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+        sqlite3_extended_result_codes(s->db, 1);
+        err = readonly ? check_readable(s, path, buf, sizeof buf) : check_writable(s, path, buf, sizeof buf);
     }
     if (err) {
         lua_pushfstring(L, "store: %s (%s)", err, path);
@@ -395,7 +487,8 @@ static void step_all(lua_State *L, Store *s, sqlite3_stmt *st, int rows) {
     }
     if (rc != SQLITE_DONE) {
         /* copy the message before reset, which may replace it */
-        lua_pushfstring(L, "store: %s (%s)", sqlite3_errmsg(s->db), s->path);
+        char why[256];
+        lua_pushfstring(L, "store: %s (%s)", reason(s->db, why, sizeof why), s->path);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
         lua_error(L);
@@ -424,10 +517,9 @@ static int l_query(lua_State *L) {
 
 static int simple(lua_State *L, const char *sql) {
     Store *s = check_store(L);
-    char *err = NULL;
-    if (run_script(s->db, sql, &err) != 0) {
-        lua_pushfstring(L, "store: %s: %s (%s)", sql, err ? err : sqlite3_errmsg(s->db), s->path);
-        sqlite3_free(err);
+    char why[256];
+    if (run_script(s->db, sql) != 0) {
+        lua_pushfstring(L, "store: %s: %s (%s)", sql, reason(s->db, why, sizeof why), s->path);
         return lua_error(L);
     }
     return 0;

@@ -32,8 +32,15 @@ Reply fields (all optional, combinable):
   retry_after         a Retry-After header value, e.g. "1"
   headers             extra response headers
   raw                 this exact body (status defaults to 200)
+  raw_base64          this exact body, as bytes: what JSON cannot carry (invalid UTF-8)
   anthropic           reply in Anthropic Messages format
   size                a 200 whose body is that many filler bytes
+  chunked             send the body in chunks of at most 1 MiB without a Content-Length
+                      (Transfer-Encoding: chunked), so the client must count; with size the
+                      filler is made chunk by chunk, never held whole. The log entry gets
+                      "sent": the body bytes written before the client hung up (or all)
+  echo_auth           an error (status defaults to 401) whose message quotes the credential
+                      received, as a careless proxy would: for tests that keys never get stored
   delay               seconds to wait before answering
   body_delay          seconds to wait between the two halves of the body
   cut                 send the full Content-Length but only half the body, then close
@@ -41,6 +48,7 @@ Reply fields (all optional, combinable):
 A script with an unknown field or a wrongly typed one is refused (400): a typo fails loudly.
 """
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -59,7 +67,9 @@ REPLY_FIELDS = {   # name -> the JSON types it may take
     "status": (int,), "message": (str,), "body": (str,), "type": (str,),
     "retry_after": (str, int), "headers": (dict,), "raw": (str,), "anthropic": (bool,),
     "size": (int,), "delay": NUMBER, "body_delay": NUMBER, "cut": (bool,), "drop": (bool,),
+    "raw_base64": (str,), "chunked": (bool,), "echo_auth": (bool,),
 }
+CHUNK = 1 << 20
 
 
 def check_reply(reply, what):
@@ -294,12 +304,15 @@ class Handler(BaseHTTPRequestHandler):
             self.server.script.leave(self.generation)
 
     def chat_logged(self, data, entry):
+        self.credential = None   # for echo_auth only; never logged
         for name, value in self.headers.items():
             if name.lower() == "authorization":
                 scheme, _, credential = value.partition(" ")
                 entry["auth_scheme"], entry["auth_length"] = scheme, len(credential)
+                self.credential = credential
             elif name.lower() == "x-api-key":
                 entry["auth_scheme"], entry["auth_length"] = "x-api-key", len(value)
+                self.credential = value
             else:
                 entry["headers"][name.lower()] = value
         try:
@@ -316,9 +329,31 @@ class Handler(BaseHTTPRequestHandler):
         if reply is None:
             self.send_json(500, {"error": {"message": "script exhausted", "type": "server_error"}})
             return
-        self.answer(reply, body)
+        self.answer(reply, body, entry)
 
-    def answer(self, reply, body):
+    def send_chunked(self, status, headers, data, size, entry):
+        """The body (data, or size filler bytes) in chunks; counts in entry["sent"] what went out."""
+        self.leave_flight()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in headers.items():
+            self.send_header(str(name), str(value))
+        self.end_headers()
+        total = len(data) if data is not None else size
+        entry["sent"] = 0
+        try:
+            while entry["sent"] < total:
+                n = min(CHUNK, total - entry["sent"])
+                chunk = data[entry["sent"]:entry["sent"] + n] if data is not None else b" " * n
+                self.wfile.write(b"%x\r\n" % n + chunk + b"\r\n")
+                entry["sent"] += n
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+
+    def answer(self, reply, body, entry):
         if reply.get("delay"):
             time.sleep(float(reply["delay"]))
         if reply.get("drop"):
@@ -329,9 +364,18 @@ class Handler(BaseHTTPRequestHandler):
         headers = dict(reply.get("headers") or {})
         if "retry_after" in reply:
             headers["Retry-After"] = reply["retry_after"]
-        if "raw" in reply:
+        if reply.get("echo_auth"):
+            status = int(reply.get("status", 401))
+            data = json.dumps({"error": {"message": "Incorrect API key provided: %s" % self.credential,
+                                         "type": "invalid_request_error"}}).encode()
+        elif "raw" in reply:
             data = str(reply["raw"]).encode()
+        elif "raw_base64" in reply:
+            data = base64.b64decode(reply["raw_base64"])
         elif "size" in reply:
+            if reply.get("chunked"):
+                self.send_chunked(status, headers, None, int(reply["size"]), entry)
+                return
             data = b" " * int(reply["size"])
         elif status != 200:
             message = reply.get("message", reply.get("body", "scripted HTTP %d" % status))
@@ -340,6 +384,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             data = json.dumps(completion(reply, body, bool(reply.get("anthropic")))).encode()
 
+        if reply.get("chunked"):
+            self.send_chunked(status, headers, data, None, entry)
+            return
         if not (reply.get("cut") or reply.get("body_delay")):
             self.send_bytes(status, data, headers=headers)
             return

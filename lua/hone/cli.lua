@@ -217,10 +217,14 @@ local function db_path(flags)
   return flags.db or os.getenv("HONE_DB") or "hone.db"
 end
 
+-- A store to read: opened read-only, so that a store on a read-only disk (or one being
+-- written by a run) can be read; a store of an older schema is opened read-write once,
+-- to migrate it.
 local function open_existing(flags)
   local path = db_path(flags)
   if not file_exists(path) then fail("no store at " .. path .. " (pass --db FILE)") end
-  local ok, tr = pcall(trace_mod.open, path)
+  local ok, tr = pcall(trace_mod.open, path, { readonly = true })
+  if not ok and tostring(tr):find("(open it read-write once)", 1, true) then ok, tr = pcall(trace_mod.open, path) end
   if not ok then fail(tostring(tr)) end
   return tr
 end

@@ -79,6 +79,11 @@ function M.resolve(opts, getenv, role)
     end
   end
   if not set(model) then return nil, "no model for " .. url .. ": " .. M.HELP end
+  -- hone.llm refuses such a key at the first call; say it now, before a run starts
+  local key = getenv(p.key_env)
+  if key and key:find("%c") then
+    return nil, string.format("$%s holds a control character (a line break?); fix the variable", p.key_env)
+  end
   return { provider = provider, format = p.format, url = url, model = model, api_key_env = p.key_env }
 end
 

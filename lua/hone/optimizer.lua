@@ -116,6 +116,17 @@ local function find_object(text)
   return nil, "the reply is not a JSON object" .. (first_err and (" (" .. first_err .. ")") or "")
 end
 
+M.ECHO_LIMIT = 8192   -- bytes of an unusable reply sent back with the reason
+
+-- The head of an unusable reply, to send back with the reason: the model needs to see what
+-- it wrote, not 10 MB of it (a context window would refuse the retry).
+local function echo(text)
+  if #text <= M.ECHO_LIMIT then return text end
+  local cut = M.ECHO_LIMIT
+  while cut > 0 and (text:byte(cut + 1) & 0xC0) == 0x80 do cut = cut - 1 end   -- whole characters
+  return text:sub(1, cut) .. string.format("\n[... %d more bytes not repeated here]", #text - cut)
+end
+
 -- Code sent inside a fence ("```lua\n...\n```") is unwrapped.
 local function unfence(code)
   local inner = code:match("^%s*```[%w_-]*%s*\n(.-)\n?```%s*$")
@@ -136,6 +147,9 @@ end
 
 local function parse(text, artifact)
   if type(text) ~= "string" or text:match("^%s*$") then return nil, "the reply is empty" end
+  -- Stray bytes would go into the candidate and, through it, into every later request.
+  local valid, bad = utf8.len(text)
+  if not valid then return nil, string.format("the reply is not valid UTF-8 (byte %d)", bad) end
   local obj, err = find_object(text)
   if not obj then return nil, err end
   local suggestion = obj.suggestion
@@ -156,7 +170,12 @@ local function parse(text, artifact)
   end
   if next(changes) == nil then return nil, "the suggestion changes nothing" end
   local reasoning = obj.reasoning
-  if type(reasoning) ~= "string" then reasoning = reasoning and json.encode(reasoning) or "" end
+  if type(reasoning) ~= "string" then
+    -- JSON the decoder takes but the encoder refuses (nested deeper than 500, 1e999) is
+    -- the model's oddity, not a reason to lose a usable proposal.
+    local ok, encoded = pcall(json.encode, reasoning or "")
+    reasoning = ok and encoded or ("(the reasoning could not be kept: " .. tostring(encoded) .. ")")
+  end
   return changes, reasoning
 end
 
@@ -192,7 +211,7 @@ function Optimizer:propose(args)
     if attempt > self.retries then
       return { calls = calls, error = "no usable proposal: " .. why, fault = "reply" }
     end
-    messages[#messages + 1] = { role = "assistant", content = r.content }
+    messages[#messages + 1] = { role = "assistant", content = echo(r.content) }
     messages[#messages + 1] = { role = "user", content =
       "Your reply could not be used: " .. why .. "\nReply again with only the JSON object " ..
       "{\"reasoning\": ..., \"answer\": \"\", \"suggestion\": {...}} whose suggestion keys are " ..
