@@ -81,4 +81,16 @@ function Stream:next(b)
   return batch
 end
 
+-- Where public data sets live: $HONE_DATA, else the user's cache ($XDG_CACHE_HOME, or
+-- ~/.cache, then hone/data). Returns the folder and how it was chosen. getenv: os.getenv or
+-- a stand-in (tests).
+function M.data_dir(getenv)
+  getenv = getenv or os.getenv
+  local function set(v) return v ~= nil and v ~= "" end
+  if set(getenv("HONE_DATA")) then return getenv("HONE_DATA"), "HONE_DATA" end
+  local cache = getenv("XDG_CACHE_HOME")
+  if not set(cache) then cache = (getenv("HOME") or ".") .. "/.cache" end
+  return cache .. "/hone/data", "the default data folder"
+end
+
 return M

@@ -5,6 +5,7 @@
 -- sent at once. Splits in dataset order: 15 train, 10 validation, the rest test.
 -- Data: $HONE_DATA/bbeh/NAME.json, else ~/.cache/hone/data/bbeh/ (`hone data bbeh` fetches it).
 local hone = require("hone")
+local data = require("hone.data")
 local scoring = dofile(hone.root .. "/tasks/bbeh/scoring.lua")
 
 local M = {}
@@ -49,17 +50,11 @@ function M.url(name)
     "bbeh_%s/task.json", M.COMMIT, name)
 end
 
-local function set(v) return v ~= nil and v ~= "" end
-
 M.getenv = os.getenv   -- the environment the data folder is read from (tests give their own)
 
--- Where the data lives: $HONE_DATA, else the user's cache. Returns the folder and how it was chosen.
+-- Where the data lives: $HONE_DATA, else the user's cache (hone.data.data_dir).
 function M.data_dir(getenv)
-  getenv = getenv or M.getenv
-  if set(getenv("HONE_DATA")) then return getenv("HONE_DATA"), "HONE_DATA" end
-  local cache = getenv("XDG_CACHE_HOME")
-  if not set(cache) then cache = (getenv("HOME") or ".") .. "/.cache" end
-  return cache .. "/hone/data", "the default data folder"
+  return data.data_dir(getenv or M.getenv)
 end
 
 function M.path(name, getenv)
@@ -76,8 +71,8 @@ end
 
 -- A task file's examples, or nil, reason.
 local function parse(text, path)
-  local data = hone.json.decode(text)
-  local examples = type(data) == "table" and data.examples
+  local file = hone.json.decode(text)
+  local examples = type(file) == "table" and file.examples
   if type(examples) ~= "table" or #examples <= M.SIZES.train + M.SIZES.validation then
     return nil, path .. " is not a BBEH task file (a JSON object whose examples hold more than 25 " ..
       "{input, target})"

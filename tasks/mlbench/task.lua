@@ -57,17 +57,11 @@ M.COMPETITIONS = {
 local known = {}
 for _, name in ipairs(M.variants) do known[name] = true end
 
-local function set(v) return v ~= nil and v ~= "" end
-
 M.getenv = os.getenv   -- the environment the data folder is read from (tests give their own)
 
--- Where the data lives: $HONE_DATA, else the user's cache. Returns the folder and how it was chosen.
+-- Where the data lives: $HONE_DATA, else the user's cache (hone.data.data_dir).
 function M.data_dir(getenv)
-  getenv = getenv or M.getenv
-  if set(getenv("HONE_DATA")) then return getenv("HONE_DATA"), "HONE_DATA" end
-  local cache = getenv("XDG_CACHE_HOME")
-  if not set(cache) then cache = (getenv("HOME") or ".") .. "/.cache" end
-  return cache .. "/hone/data", "the default data folder"
+  return data.data_dir(getenv or M.getenv)
 end
 
 function M.folder(name, getenv)
