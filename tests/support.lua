@@ -100,6 +100,15 @@ end
 
 S.bin = os.getenv("HONE_BIN") or "./hone"
 
+-- A query through the sqlite3 command line, as a user would read the store: rows of
+-- '|'-separated columns, each ending in a newline.
+function S.sql(db, query)
+  local p = io.popen(string.format("sqlite3 -separator '|' %s %s", S.sh_quote(db), S.sh_quote(query)))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
 -- Runs the hone binary; returns exit code, stdout, stderr. env: table of VAR=value.
 function S.hone(args, env)
   local dir = S.tmpdir()

@@ -82,12 +82,6 @@ function policy(obs)
   return "NOOP"
 end]]
 
-local function sql(t, db, query)
-  local p = io.popen(string.format("sqlite3 -separator '|' %s %s", t.sh_quote(db), t.sh_quote(query)))
-  local out = p:read("a")
-  p:close()
-  return out
-end
 
 local function propose(code)
   return { content = json.encode({ reasoning = "r", answer = "", suggestion = { select_action = code } }) }
@@ -226,8 +220,8 @@ return {
         "--set horizon=150 --set eval_episodes=1 --set eval_steps=300 --set test_episodes=1 --set llm_retries=0 %s",
         server.url, db, env_args))
       t.eq(code, 0, "run " .. k .. " (" .. err .. ")")
-      rows[k] = sql(t, db, "SELECT step, train_score, validation_score, test_score, accepted, error FROM steps")
-      if k == 2 then t.match(sql(t, db, "SELECT config FROM runs"), "atari_env_server%.lua pong", "recorded") end
+      rows[k] = t.sql(db, "SELECT step, train_score, validation_score, test_score, accepted, error FROM steps")
+      if k == 2 then t.match(t.sql(db, "SELECT config FROM runs"), "atari_env_server%.lua pong", "recorded") end
     end
     t.eq(rows[2], rows[1], "the same scores step for step")
     t.match(rows[1], "\n2|%-?%d", "two steps with scores")
@@ -334,6 +328,6 @@ class OCAtari:
       t.sh_quote([[env_command=sh -c "read l; echo '{\"error\": \"no ROM named pong\"}'"]])))
     t.eq(code, 1, "exit code (" .. out .. err .. ")")
     t.match(err .. out, "external env pong: reset: the environment reports an error: no ROM named pong", "says why")
-    t.eq(sql(t, db, "SELECT status FROM runs"), "failed\n", "recorded as failed")
+    t.eq(t.sql(db, "SELECT status FROM runs"), "failed\n", "recorded as failed")
   end,
 }

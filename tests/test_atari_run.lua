@@ -4,12 +4,6 @@
 local hone = require("hone")
 local json = hone.json
 
-local function sql(t, db, query)
-  local p = io.popen(string.format("sqlite3 -separator '|' %s %s", t.sh_quote(db), t.sh_quote(query)))
-  local out = p:read("a")
-  p:close()
-  return out
-end
 
 local function propose(code)
   return { content = json.encode({ reasoning = "r", answer = "", suggestion = { select_action = code } }) }
@@ -50,20 +44,20 @@ return {
         t.match(text, "#Instruction\nYou write a Lua policy", "the game's instruction")
       end
       t.match(reqs[1].body.messages[2].content, "You cross no more often", "the staged band for a low score")
-      t.eq(sql(t, db, "SELECT group_concat(coalesce(horizon, '-')) FROM steps"),
+      t.eq(t.sql(db, "SELECT group_concat(coalesce(horizon, '-')) FROM steps"),
         string.format("-,%d,%d,%d\n", h, h, h), "horizon recorded per step")
-      t.eq(sql(t, db, "SELECT validation_score FROM steps WHERE step = 1"), "0.0\n", "waiting forever scores 0")
-      t.match(sql(t, db, "SELECT error FROM steps WHERE step = 2"),
+      t.eq(t.sql(db, "SELECT validation_score FROM steps WHERE step = 1"), "0.0\n", "waiting forever scores 0")
+      t.match(t.sql(db, "SELECT error FROM steps WHERE step = 2"),
         "^candidate failed on validation: episode seed 101, step 0: runtime in select_action, line 3: policy:7:",
         "rollback reason")
-      t.eq(sql(t, db, "SELECT kind FROM events WHERE step = 2"), "rollback\n", "rolled back")
-      t.eq(sql(t, db, "SELECT accepted FROM steps WHERE step = 3"), "1\n", "the third proposal runs")
-      t.ok(tonumber(sql(t, db, "SELECT validation_score FROM steps WHERE step = 3")) > 0, "and crosses the road")
-      t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE split = 'test'"), "3\n",
+      t.eq(t.sql(db, "SELECT kind FROM events WHERE step = 2"), "rollback\n", "rolled back")
+      t.eq(t.sql(db, "SELECT accepted FROM steps WHERE step = 3"), "1\n", "the third proposal runs")
+      t.ok(tonumber(t.sql(db, "SELECT validation_score FROM steps WHERE step = 3")) > 0, "and crosses the road")
+      t.eq(t.sql(db, "SELECT count(*) FROM evaluations WHERE split = 'test'"), "3\n",
         "test recorded per step, but for the candidate that failed on validation (rolled back)")
-      t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE cpu_s IS NULL OR max_rss_kb IS NULL"), "0\n",
+      t.eq(t.sql(db, "SELECT count(*) FROM evaluations WHERE cpu_s IS NULL OR max_rss_kb IS NULL"), "0\n",
         "every evaluation records what it cost")
-      t.eq(sql(t, db, "SELECT max_rss_kb > 10 AND cpu_s > 0 FROM evaluations WHERE step = 0 AND split = 'validation'"),
+      t.eq(t.sql(db, "SELECT max_rss_kb > 10 AND cpu_s > 0 FROM evaluations WHERE step = 0 AND split = 'validation'"),
         "1\n", "real figures from the sandbox")
       for _, r in ipairs(reqs) do
         t.no_match(r.body.messages[2].content, "seed 20%d", "held-out episodes never shown")
@@ -81,7 +75,7 @@ return {
     t.eq(code, 0, "exit (" .. err .. ")")
     local text = server:requests()[1].body.messages[2].content
     t.match(text, "Rollout of 300 steps %(horizon episode%), from episode step 0:", "a whole (capped) episode")
-    t.eq(sql(t, db, "SELECT horizon FROM steps WHERE step = 1"), "episode\n", "recorded as text")
+    t.eq(t.sql(db, "SELECT horizon FROM steps WHERE step = 1"), "episode\n", "recorded as text")
   end,
 
   ["families name their variants; unknown games are refused"] = function(t)
@@ -103,8 +97,8 @@ return {
     t.eq(code, 0, "exit (" .. err .. ")")
     t.match(err, "BASELINE optimizer", "said loudly")
     t.match(out, "the baseline optimizer %(no LLM%)", "run line")
-    t.eq(sql(t, db, "SELECT count(*) FROM candidates"), "3\n", "two proposals made")
-    t.match(sql(t, db, "SELECT reasoning FROM candidates WHERE step = 1"), "^baseline %(no LLM%): policy: ",
+    t.eq(t.sql(db, "SELECT count(*) FROM candidates"), "3\n", "two proposals made")
+    t.match(t.sql(db, "SELECT reasoning FROM candidates WHERE step = 1"), "^baseline %(no LLM%): policy: ",
       "the change is described")
   end,
 

@@ -20,12 +20,6 @@ local function load_bbeh(t)
   return bbeh
 end
 
-local function sql(t, db, query)
-  local p = io.popen(string.format("sqlite3 -separator '|' %s %s", t.sh_quote(db), t.sh_quote(query)))
-  local out = p:read("a")
-  p:close()
-  return out
-end
 
 local function count(text, pattern)
   local n = 0
@@ -212,7 +206,7 @@ return {
     end
     t.eq(n, 12, "10 validation and 2 test questions")
     t.ok(most >= 2 and most <= 3, "several in flight, never more than 3: " .. most)
-    t.eq(sql(t, db, "SELECT split, examples, score FROM evaluations ORDER BY id"),
+    t.eq(t.sql(db, "SELECT split, examples, score FROM evaluations ORDER BY id"),
       "validation|10|0.2\ntest|2|0.5\n", "scored: validation has two (A), the first two test examples one")
 
     -- by default the whole rest is the test split
@@ -220,9 +214,9 @@ return {
     db = t.tmpdir() .. "/full.db"
     code, _, err = t.hone(run_args(server, "disambiguation_qa", db, "--set steps=0"), { HONE_DATA = DATA })
     t.eq(code, 0, "exit (" .. err .. ")")
-    t.eq(sql(t, db, "SELECT split, examples FROM evaluations ORDER BY id"), "validation|10\ntest|95\n",
+    t.eq(t.sql(db, "SELECT split, examples FROM evaluations ORDER BY id"), "validation|10\ntest|95\n",
       "120 examples: 10 validation, 95 test")
-    t.eq(sql(t, db, "SELECT purpose, count(*) FROM llm_calls GROUP BY purpose"), "task|105\n", "one call each")
+    t.eq(t.sql(db, "SELECT purpose, count(*) FROM llm_calls GROUP BY purpose"), "task|105\n", "one call each")
   end,
 
   ["the optimizer sees a minibatch as ID [i]: Input / Output / Feedback, expected answers revealed"] = function(t)
@@ -300,7 +294,7 @@ return {
       local code, out, err = t.hone(run_args(server, "boolean_expressions", db, string.format(
         "--set batch_size=%d --set test_every_step=false --set test_limit=3 %s", b, accept)), { HONE_DATA = DATA })
       t.eq(code, 0, "B=" .. b .. " exit (" .. err .. ")")
-      t.eq(sql(t, db, "SELECT count(*), min(batch_size), max(batch_size) FROM steps WHERE step > 0"),
+      t.eq(t.sql(db, "SELECT count(*), min(batch_size), max(batch_size) FROM steps WHERE step > 0"),
         string.format("15|%d|%d\n", b, b), "B=" .. b .. ": 15 updates of B examples (the task's default steps)")
       local optimizer_calls = 0
       for _, r in ipairs(server:requests()) do
@@ -314,7 +308,7 @@ return {
       t.eq(optimizer_calls, 15, "B=" .. b .. ": one optimizer call per update")
       -- the minibatches, in order: every training example once per epoch
       local uses, epochs = {}, {}
-      for row in sql(t, db, "SELECT e.results FROM evaluations e JOIN steps s ON s.run_id = e.run_id AND " ..
+      for row in t.sql(db, "SELECT e.results FROM evaluations e JOIN steps s ON s.run_id = e.run_id AND " ..
           "s.step = e.step WHERE e.split = 'train' AND e.candidate_id = (SELECT current_id FROM steps p " ..
           "WHERE p.step = s.step - 1) ORDER BY e.step"):gmatch("[^\n]+") do
         for _, r in ipairs(json.decode(row)) do uses[#uses + 1] = r.id end
@@ -328,7 +322,7 @@ return {
       end
       t.eq(#epochs, b, "B=" .. b .. ": epochs")
       if b == 5 then   -- accept only if the same minibatch improves
-        for row in sql(t, db, "SELECT s.accepted, (SELECT e.score FROM evaluations e WHERE e.run_id = s.run_id AND " ..
+        for row in t.sql(db, "SELECT s.accepted, (SELECT e.score FROM evaluations e WHERE e.run_id = s.run_id AND " ..
             "e.step = s.step AND e.split = 'train' AND e.candidate_id = s.candidate_id) > (SELECT e.score FROM " ..
             "evaluations e WHERE e.run_id = s.run_id AND e.step = s.step AND e.split = 'train' AND " ..
             "e.candidate_id <> s.candidate_id) FROM steps s WHERE s.step > 0"):gmatch("[^\n]+") do
@@ -341,11 +335,11 @@ return {
         t.match(out, "done: best validation 0%.300 %(candidate 3%), its test 0%.667; final candidate 16: " ..
           "validation 0%.200, test 0%.333;", "the final and the best prompt's test scores")
       end
-      t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE split = 'test' AND step = 15"),
-        sql(t, db, "SELECT count(DISTINCT id) FROM (SELECT best_id AS id FROM steps WHERE step = 15 UNION " ..
+      t.eq(t.sql(db, "SELECT count(*) FROM evaluations WHERE split = 'test' AND step = 15"),
+        t.sql(db, "SELECT count(DISTINCT id) FROM (SELECT best_id AS id FROM steps WHERE step = 15 UNION " ..
         "SELECT current_id FROM steps WHERE step = 15) WHERE id <> (SELECT candidate_id FROM steps WHERE step = 0)"),
         "B=" .. b .. ": the final and best candidates (if not the start) tested after the last step")
-      if b == 1 then t.eq(sql(t, db, "SELECT count(*) FROM evaluations WHERE split = 'test'"), "3\n", "start, 2") end
+      if b == 1 then t.eq(t.sql(db, "SELECT count(*) FROM evaluations WHERE split = 'test'"), "3\n", "start, 2") end
     end
   end,
 
@@ -359,7 +353,7 @@ return {
     t.eq(code, 1, "exit 1")
     t.match(err, "^hone: run 1 stopped %(failed%): the LLM endpoint failed 3 steps in a row; last: the task " ..
       "model failed on every question: .*refused", "why")
-    t.eq(sql(t, db, "SELECT count(*), sum(error LIKE 'candidate failed on validation: the task model failed%') " ..
+    t.eq(t.sql(db, "SELECT count(*), sum(error LIKE 'candidate failed on validation: the task model failed%') " ..
       "FROM steps WHERE step > 0"), "3|3\n", "three steps kept, each rolled back")
   end,
 

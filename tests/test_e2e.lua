@@ -13,12 +13,6 @@ local RULE = "function price(age)\n  if age < 12 then return 5 elseif age >= 65 
 local HANGS = "function price(age)\n  while true do end\nend"
 local WORSE = "function price(age)\n  return 0\nend"
 
-local function sql(t, db, query)
-  local p = io.popen(string.format("sqlite3 -separator '|' %s %s", t.sh_quote(db), t.sh_quote(query)))
-  local out = p:read("a")
-  p:close()
-  return out
-end
 
 local function run_args(server, db, extra)
   return string.format("run toy --llm-url %s --model scripted --db %s --set llm_retries=1 " ..
@@ -45,7 +39,7 @@ return {
     t.match(out, "run 1 done: best validation 1%.000", "summary line")
 
     -- validation improved from the starting artifact to the best candidate
-    local steps = sql(t, db, "SELECT step, coalesce(validation_score, ''), accepted, coalesce(error, '') " ..
+    local steps = t.sql(db, "SELECT step, coalesce(validation_score, ''), accepted, coalesce(error, '') " ..
       "FROM steps ORDER BY step")
     local rows = {}
     for line in steps:gmatch("[^\n]+") do rows[#rows + 1] = line end
@@ -57,29 +51,29 @@ return {
     t.match(rows[4], "^3||0|LLM call failed: HTTP 500", "step 3 records the endpoint failure")
     t.match(rows[5], "^4||0|candidate failed on validation: example %d+: timeout", "step 4 rolls back")
     t.match(rows[6], "^5|0%.0|1|$", "step 5 accepted a worse candidate")
-    t.eq(sql(t, db, "SELECT best_id = (SELECT id FROM candidates WHERE step = 2) FROM steps WHERE step = 5"),
+    t.eq(t.sql(db, "SELECT best_id = (SELECT id FROM candidates WHERE step = 2) FROM steps WHERE step = 5"),
       "1\n", "best stays the step-2 candidate")
-    t.match(sql(t, db, "SELECT score FROM evaluations e JOIN steps s ON s.best_id = e.candidate_id " ..
+    t.match(t.sql(db, "SELECT score FROM evaluations e JOIN steps s ON s.best_id = e.candidate_id " ..
       "AND s.step = 5 AND e.split = 'test'"), "^1%.0\n$", "best candidate's test score")
 
     -- candidates, evaluations, calls, events
-    t.eq(sql(t, db, "SELECT group_concat(step) FROM candidates"), "0,1,2,4,5\n", "candidates")
-    t.eq(sql(t, db, "SELECT count(*) FROM candidates WHERE parent_id IS NULL"), "1\n", "one root")
-    t.eq(sql(t, db, "SELECT count(*) FROM llm_calls"), "7\n", "llm calls (3 in step 2)")
+    t.eq(t.sql(db, "SELECT group_concat(step) FROM candidates"), "0,1,2,4,5\n", "candidates")
+    t.eq(t.sql(db, "SELECT count(*) FROM candidates WHERE parent_id IS NULL"), "1\n", "one root")
+    t.eq(t.sql(db, "SELECT count(*) FROM llm_calls"), "7\n", "llm calls (3 in step 2)")
     t.eq(#server:requests(), 8, "HTTP requests (a retried 500 is one call, two attempts)")
-    t.match(sql(t, db, "SELECT group_concat(proposal_error, ' / ') FROM llm_calls WHERE step = 2"),
+    t.match(t.sql(db, "SELECT group_concat(proposal_error, ' / ') FROM llm_calls WHERE step = 2"),
       "not a JSON object.* / 'price' does not compile", "unusable replies recorded with reasons")
-    t.eq(sql(t, db, "SELECT status, http_status, attempts FROM llm_calls WHERE step = 3"), "http|500|2\n",
+    t.eq(t.sql(db, "SELECT status, http_status, attempts FROM llm_calls WHERE step = 3"), "http|500|2\n",
       "failed call")
-    t.eq(sql(t, db, "SELECT kind FROM events WHERE step = 4"), "rollback\n", "rollback event")
-    t.eq(sql(t, db, "SELECT DISTINCT error_kind FROM evaluations WHERE step = 4 AND split <> 'train' " ..
+    t.eq(t.sql(db, "SELECT kind FROM events WHERE step = 4"), "rollback\n", "rollback event")
+    t.eq(t.sql(db, "SELECT DISTINCT error_kind FROM evaluations WHERE step = 4 AND split <> 'train' " ..
       "OR (step = 4 AND candidate_id = (SELECT id FROM candidates WHERE step = 4))"), "timeout\n",
       "the hanging candidate timed out")
-    t.eq(sql(t, db, "SELECT status FROM runs"), "done\n", "run status")
-    t.match(sql(t, db, "SELECT reasoning FROM candidates WHERE step = 2"), "seniors pay 7", "reasoning kept")
-    t.match(sql(t, db, "SELECT diff FROM candidates WHERE step = 2"), "%+  if age < 12 then return 5 elseif",
+    t.eq(t.sql(db, "SELECT status FROM runs"), "done\n", "run status")
+    t.match(t.sql(db, "SELECT reasoning FROM candidates WHERE step = 2"), "seniors pay 7", "reasoning kept")
+    t.match(t.sql(db, "SELECT diff FROM candidates WHERE step = 2"), "%+  if age < 12 then return 5 elseif",
       "diff kept")
-    t.match(sql(t, db, "SELECT sum(prompt_tokens) > 0 AND sum(completion_tokens) > 0 FROM steps"), "^1",
+    t.match(t.sql(db, "SELECT sum(prompt_tokens) > 0 AND sum(completion_tokens) > 0 FROM steps"), "^1",
       "tokens counted")
 
     -- what the LLM saw: the key only in the header, never a validation or test example
@@ -128,14 +122,14 @@ return {
     -- test_every_step=false: only the start is tested during the run; the two that matter, at the end
     local code, out, err = t.hone(run_args(server, db, "--set steps=2 --set test_every_step=false"))
     t.eq(code, 0, "exit code (" .. err .. ")")
-    local partial = tonumber(sql(t, db, "SELECT validation_score FROM steps WHERE step = 1"))
+    local partial = tonumber(t.sql(db, "SELECT validation_score FROM steps WHERE step = 1"))
     t.ok(partial > 0 and partial < 1, "step 1 is the best so far")
-    t.eq(sql(t, db, "SELECT count(test_score) FROM steps"), "1\n", "no step tested but the start")
-    t.eq(sql(t, db, "SELECT c.step, e.step, e.examples FROM evaluations e JOIN candidates c " ..
+    t.eq(t.sql(db, "SELECT count(test_score) FROM steps"), "1\n", "no step tested but the start")
+    t.eq(t.sql(db, "SELECT c.step, e.step, e.examples FROM evaluations e JOIN candidates c " ..
       "ON c.id = e.candidate_id WHERE e.split = 'test' ORDER BY c.step"), "0|0|30\n1|2|30\n2|2|30\n",
       "the best (step 1) and the final (step 2) candidates tested after the last step")
-    t.eq(sql(t, db, "SELECT step, kind FROM events"), "2|final_test\n", "recorded as such")
-    local best_test = sql(t, db, "SELECT printf('%.3f', e.score) FROM evaluations e JOIN candidates c " ..
+    t.eq(t.sql(db, "SELECT step, kind FROM events"), "2|final_test\n", "recorded as such")
+    local best_test = t.sql(db, "SELECT printf('%.3f', e.score) FROM evaluations e JOIN candidates c " ..
       "ON c.id = e.candidate_id WHERE e.split = 'test' AND c.step = 1"):gsub("\n", "")
     t.match(out, string.format("run 1 done: best validation %.3f %%(candidate 2%%), its test %s; final " ..
       "candidate 3: validation 0%%.000, test 0%%.000;", partial, best_test:gsub("%.", "%%.")), "summary line")
@@ -153,8 +147,8 @@ return {
     t.eq(code, 1, "exit code")
     t.match(err, "^hone: run 1 stopped %(failed%): the LLM endpoint failed 3 steps in a row; last: LLM call " ..
       "failed: .*refused", "message")
-    t.eq(sql(t, db, "SELECT count(*) FROM steps"), "4\n", "steps 0..3 kept")
-    t.eq(sql(t, db, "SELECT status FROM runs"), "failed\n", "status")
-    t.eq(sql(t, db, "SELECT count(*) FROM llm_calls WHERE status = 'transport'"), "3\n", "calls kept")
+    t.eq(t.sql(db, "SELECT count(*) FROM steps"), "4\n", "steps 0..3 kept")
+    t.eq(t.sql(db, "SELECT status FROM runs"), "failed\n", "status")
+    t.eq(t.sql(db, "SELECT count(*) FROM llm_calls WHERE status = 'transport'"), "3\n", "calls kept")
   end,
 }

@@ -15,12 +15,6 @@ local CHILD = "function price(age)\n  if age < 12 then return 5 end\n  return 12
 local RULE = "function price(age)\n  if age < 12 then return 5 elseif age >= 65 then return 7 end\n  return 12\nend"
 local HANGS = "function price(age)\n  while true do end\nend"
 
-local function sql(t, db, query)
-  local p = io.popen(string.format("sqlite3 -separator '|' %s %s", t.sh_quote(db), t.sh_quote(query)))
-  local out = p:read("a")
-  p:close()
-  return out
-end
 
 local function toy(url, db, extra)
   return string.format("run toy --llm-url %s --model scripted --db %s --set llm_retries=1 --set llm_backoff=0.01 %s",
@@ -35,17 +29,17 @@ return {
     local code, out, err = t.hone(toy(server.url, db, "--set steps=6 --budget calls=2"))
     t.eq(code, 1, "exit code (" .. err .. ")")
     t.match(out, "run 1 stopped %(budget%): LLM budget spent: calls 2 of 2; everything so far is kept", "message")
-    t.eq(sql(t, db, "SELECT status, error FROM runs"), "budget|LLM budget spent: calls 2 of 2\n", "status")
-    t.eq(sql(t, db, "SELECT group_concat(step) FROM steps"), "0,1,2\n", "the steps done are kept, whole")
-    t.eq(sql(t, db, "SELECT status, count(*) FROM llm_calls GROUP BY status"), "budget|1\nok|2\n",
+    t.eq(t.sql(db, "SELECT status, error FROM runs"), "budget|LLM budget spent: calls 2 of 2\n", "status")
+    t.eq(t.sql(db, "SELECT group_concat(step) FROM steps"), "0,1,2\n", "the steps done are kept, whole")
+    t.eq(t.sql(db, "SELECT status, count(*) FROM llm_calls GROUP BY status"), "budget|1\nok|2\n",
       "two calls sent; the third (step 2 retries a reply that changed nothing) refused and recorded")
     t.eq(#server:requests(), 2, "no request past the budget")
-    t.eq(sql(t, db, "PRAGMA integrity_check"), "ok\n", "store intact")
+    t.eq(t.sql(db, "PRAGMA integrity_check"), "ok\n", "store intact")
 
     db = t.tmpdir() .. "/tok.db"
     code = t.hone(toy(server.url, db, "--set steps=6 --llm-cache off --budget tokens=1000"))
     t.eq(code, 1, "token budget exit")
-    t.eq(sql(t, db, "SELECT status, error FROM runs"), "budget|LLM budget spent: tokens 1380 of 1000\n",
+    t.eq(t.sql(db, "SELECT status, error FROM runs"), "budget|LLM budget spent: tokens 1380 of 1000\n",
       "tokens: the third call's reply is what crosses the limit")
     code, out, err = t.hone(toy(server.url, db, "--budget calls=x"))
     t.eq({ code, out }, { 2, "" }, "bad budget: exit 2, nothing run")
@@ -62,14 +56,14 @@ return {
     local code, _, err = t.hone(toy(server.url, db, "--set steps=2"))
     t.eq(code, 0, "second run (" .. err .. ")")
     t.eq(#server:requests(), 0, "the same seed asks nothing: every reply is cached")
-    t.eq(sql(t, db, "SELECT run_id, count(*), sum(cache_hit) FROM llm_calls GROUP BY run_id"), "1|2|0\n2|2|2\n",
+    t.eq(t.sql(db, "SELECT run_id, count(*), sum(cache_hit) FROM llm_calls GROUP BY run_id"), "1|2|0\n2|2|2\n",
       "hits recorded per call")
-    t.eq(sql(t, db, "SELECT count(*) FROM llm_cache"), "2\n", "one cache row per distinct request")
-    t.eq(sql(t, db, "SELECT group_concat(validation_score) FROM steps WHERE run_id = 1"),
-      sql(t, db, "SELECT group_concat(validation_score) FROM steps WHERE run_id = 2"), "same scores")
+    t.eq(t.sql(db, "SELECT count(*) FROM llm_cache"), "2\n", "one cache row per distinct request")
+    t.eq(t.sql(db, "SELECT group_concat(validation_score) FROM steps WHERE run_id = 1"),
+      t.sql(db, "SELECT group_concat(validation_score) FROM steps WHERE run_id = 2"), "same scores")
     code = t.hone(toy(server.url, db, "--set steps=2 --seed 2 --llm-cache only"))
     t.eq(code, 1, "a new seed is a new request: not in the cache")
-    t.match(sql(t, db, "SELECT status || ' ' || error FROM runs WHERE id = 3"), "^failed reply not in the cache",
+    t.match(t.sql(db, "SELECT status || ' ' || error FROM runs WHERE id = 3"), "^failed reply not in the cache",
       "only never uses the network")
     t.eq(#server:requests(), 0, "still nothing sent")
     code, _, err = t.hone(toy(server.url, db, "--llm-cache maybe"))
@@ -90,12 +84,12 @@ return {
     code, out, err = t.hone("replay 1 --quiet --db " .. db)
     t.eq(code, 0, "replay exit (" .. err .. out .. ")")
     t.match(out, "replay of run 1 as run 2: 5 steps, every candidate and score matches", "verdict")
-    t.eq(sql(t, db, "SELECT replay_of, status FROM runs WHERE id = 2"), "1|done\n", "replay recorded")
-    t.eq(sql(t, db, "SELECT count(*), sum(cache_hit) FROM llm_calls WHERE run_id = 2"), "5|5\n",
+    t.eq(t.sql(db, "SELECT replay_of, status FROM runs WHERE id = 2"), "1|done\n", "replay recorded")
+    t.eq(t.sql(db, "SELECT count(*), sum(cache_hit) FROM llm_calls WHERE run_id = 2"), "5|5\n",
       "every reply came from the cache")
 
     -- a changed cache is caught, not papered over
-    sql(t, db, "UPDATE llm_cache SET content = replace(content, '>= 65', '>= 60')")
+    t.sql(db, "UPDATE llm_cache SET content = replace(content, '>= 65', '>= 60')")
     code, out, err = t.hone("replay 1 --quiet --db " .. db)
     t.eq(code, 1, "a mismatch fails (" .. err .. ")")
     t.match(out, "^replay of run 1 as run 3 differs:\n", "verdict")
@@ -114,8 +108,8 @@ return {
     t.eq(seen[1].path, "/v1/messages", "Messages API")
     t.eq(seen[1].auth_scheme, "x-api-key", "key header")
     t.match(seen[1].body.system, "^You.re tasked to solve", "the optimizer's system prompt goes in system")
-    t.eq(sql(t, db, "SELECT format, model, status FROM llm_calls"), "anthropic|claude-test|ok\n", "recorded")
-    t.eq(sql(t, db, "SELECT validation_score FROM steps WHERE step = 1"), "1.0\n", "the proposal worked")
+    t.eq(t.sql(db, "SELECT format, model, status FROM llm_calls"), "anthropic|claude-test|ok\n", "recorded")
+    t.eq(t.sql(db, "SELECT validation_score FROM steps WHERE step = 1"), "1.0\n", "the proposal worked")
     t.no_match(t.read(db), "sk%-ant%-e2e", "no key in the store")
     code, _, err = t.hone(string.format("run toy --llm anthropic:claude-test --db %s", db))
     t.eq(code, 2, "no key, no default endpoint")
@@ -173,12 +167,12 @@ return M
     local most = 0
     for _, s in ipairs(server:requests()) do most = math.max(most, s.in_flight) end
     t.ok(most >= 2 and most <= 4, "several task requests in flight, within the limit: " .. most)
-    t.eq(sql(t, db, "SELECT purpose, model, count(*) FROM llm_calls GROUP BY purpose, model ORDER BY purpose"),
+    t.eq(t.sql(db, "SELECT purpose, model, count(*) FROM llm_calls GROUP BY purpose, model ORDER BY purpose"),
       "optimizer|optimizer-m|1\ntask|task-m|20\n", "calls by purpose and model")
-    t.eq(sql(t, db, "SELECT step, llm_calls FROM steps ORDER BY step"), "0|7\n1|14\n",
+    t.eq(t.sql(db, "SELECT step, llm_calls FROM steps ORDER BY step"), "0|7\n1|14\n",
       "step 0: validation + test; step 1: batch before, optimizer, batch after, validation, test")
-    t.eq(sql(t, db, "SELECT validation_score FROM steps WHERE step = 1"), "1.0\n", "the new prompt works")
-    local config = json.decode(sql(t, db, "SELECT config FROM runs"))
+    t.eq(t.sql(db, "SELECT validation_score FROM steps WHERE step = 1"), "1.0\n", "the new prompt works")
+    local config = json.decode(t.sql(db, "SELECT config FROM runs"))
     t.eq(config.task_llm.model, "task-m", "task model recorded")
     t.eq(config.llm_concurrency, 4, "concurrency recorded")
     local c2, shown = t.hone("show 1 --calls --db " .. db)

@@ -28,12 +28,6 @@ local function params_of(task, over)
   return p
 end
 
-local function sql(t, db, query)
-  local p = io.popen(string.format("sqlite3 -separator '|' %s %s", t.sh_quote(db), t.sh_quote(query)))
-  local out = p:read("a")
-  p:close()
-  return out
-end
 
 local function count(text, pattern)
   local n = 0
@@ -254,13 +248,13 @@ def train_model(x, y, test_data):
         t.sh_quote(absolute(t.bin)), c[1], c[2], c[3], t.sh_quote(db), submission)
       local _, _, code = os.execute(cmd)
       t.eq(code, 0, what .. ": exit (" .. t.read(dir .. "/err") .. ")")
-      local val, test = sql(t, db, "SELECT validation_score, test_score FROM steps WHERE step = 0"):match(
+      local val, test = t.sql(db, "SELECT validation_score, test_score FROM steps WHERE step = 0"):match(
         "^([%d.e-]+)|([%d.e-]+)\n$")
       val, test = tonumber(val), tonumber(test)
       t.ok(val and val > c[4] and val < c[5], what .. ": validation score in range: " .. tostring(val))
       t.ok(test and test > c[4] and test < c[5], what .. ": test score in range: " .. tostring(test))
       scores[i] = val
-      t.eq(sql(t, db, "SELECT split, examples, count(cpu_s), sum(max_rss_kb > 10000) FROM evaluations " ..
+      t.eq(t.sql(db, "SELECT split, examples, count(cpu_s), sum(max_rss_kb > 10000) FROM evaluations " ..
         "GROUP BY split ORDER BY split"), string.format("test|%d|1|1\nvalidation|%d|1|1\n", c[3] // 5,
         c[3] - c[3] // 5 - (c[3] - c[3] // 5) * 8 // 10), what .. ": both splits, with their CPU and memory")
       if c[6] then
@@ -269,7 +263,7 @@ def train_model(x, y, test_data):
         t.eq(text:match("^[^\n]*"), c[6], what .. ": Kaggle's header")
         t.eq(count(text, "\n"), c[7] + 1, what .. ": one row per row of Kaggle's test.csv")
         t.match(text, c[1] == "house_prices" and "\n1461,%d+%.%d%d\n" or "\n0013_01,[TF][a-z]+\n", "a row")
-        t.eq(sql(t, db, "SELECT kind, json_extract(data, '$.path'), json_extract(data, '$.rows') FROM events"),
+        t.eq(t.sql(db, "SELECT kind, json_extract(data, '$.path'), json_extract(data, '$.rows') FROM events"),
           string.format("finish|hone-runs/1/submission.csv|%d\n", c[7]), what .. ": its path recorded as an event")
         local _, shown = t.hone("show 1 --db " .. db)
         t.match(shown, "\nscores   " .. (c[1] == "house_prices" and "RMSE of log%(SalePrice%), lower" or
@@ -278,7 +272,7 @@ def train_model(x, y, test_data):
           what .. ": show sums the compute")
         t.match(shown, "\nfinish   submission hone%-runs/1/submission%.csv: " .. c[7] .. " rows", "show: submission")
       else
-        t.eq(sql(t, db, "SELECT count(*) FROM events"), "0\n", what .. ": submission=off writes none")
+        t.eq(t.sql(db, "SELECT count(*) FROM events"), "0\n", what .. ": submission=off writes none")
       end
     end
     t.eq(scores[1], scores[2], "house prices: the two artifacts start from the same model")
@@ -299,7 +293,7 @@ def train_model(x, y, test_data):
     t.match(out, "\nrun 1 done: best validation 0%.%d+ %(candidate 2%)", "the better pipeline is the best")
 
     local rows = {}
-    for line in sql(t, db, "SELECT step, accepted, coalesce(validation_score, ''), coalesce(test_score, ''), " ..
+    for line in t.sql(db, "SELECT step, accepted, coalesce(validation_score, ''), coalesce(test_score, ''), " ..
         "replace(coalesce(error, ''), char(10), ' / ') FROM steps ORDER BY step"):gmatch("[^\n]+") do
       rows[#rows + 1] = line
     end
@@ -310,7 +304,7 @@ def train_model(x, y, test_data):
     local kinds = {}
     for step = 2, 5 do
       t.match(rows[step + 1], "^" .. step .. "|0|||candidate failed on validation: ", "step " .. step .. " rolled back")
-      kinds[#kinds + 1] = sql(t, db, "SELECT error_kind FROM evaluations WHERE split = 'validation' AND step = " ..
+      kinds[#kinds + 1] = t.sql(db, "SELECT error_kind FROM evaluations WHERE split = 'validation' AND step = " ..
         step)
     end
     t.eq(kinds, { "runtime\n", "timeout\n", "output\n", "memory\n" }, "each failure's kind")
@@ -320,15 +314,15 @@ def train_model(x, y, test_data):
     t.match(rows[4], "timeout: the pipeline ran past time_limit = 10 s", "the timeout")
     t.match(rows[5], "output: the pipeline printed more than 1024 KiB to stdout", "the flood")
     t.match(rows[6], "memory: the pipeline ran out of memory", "the memory")
-    t.eq(sql(t, db, "SELECT group_concat(step) FROM evaluations WHERE split = 'test'"), "0,1\n",
+    t.eq(t.sql(db, "SELECT group_concat(step) FROM evaluations WHERE split = 'test'"), "0,1\n",
       "no held-out test for a candidate that failed on validation")
-    t.eq(sql(t, db, "SELECT kind FROM events WHERE kind = 'rollback'"), string.rep("rollback\n", 4), "4 rollbacks")
+    t.eq(t.sql(db, "SELECT kind FROM events WHERE kind = 'rollback'"), string.rep("rollback\n", 4), "4 rollbacks")
 
     -- the syntax error never ran: refused with its reason, the model asked again
-    t.eq(sql(t, db, "SELECT count(*) FROM llm_calls WHERE step = 1"), "2\n", "two calls at step 1")
-    t.match(sql(t, db, "SELECT proposal_error FROM llm_calls WHERE step = 1 ORDER BY id LIMIT 1"),
+    t.eq(t.sql(db, "SELECT count(*) FROM llm_calls WHERE step = 1"), "2\n", "two calls at step 1")
+    t.match(t.sql(db, "SELECT proposal_error FROM llm_calls WHERE step = 1 ORDER BY id LIMIT 1"),
       "^'train_model' does not compile: line 2: SyntaxError: '%(' was never closed", "why, with the block's line")
-    t.eq(sql(t, db, "SELECT count(*) FROM candidates WHERE code LIKE '%len(test_data\n%'"), "0\n", "never a candidate")
+    t.eq(t.sql(db, "SELECT count(*) FROM candidates WHERE code LIKE '%len(test_data\n%'"), "0\n", "never a candidate")
 
     local reqs = server:requests()
     t.eq(#reqs, 6, "six optimizer calls")
@@ -362,7 +356,7 @@ def train_model(x, y, test_data):
     local ds = mlbench.load("spaceship_titanic")
     local name_col = 13
     t.eq(ds.header[name_col], "Name", "the Name column")
-    local requests = sql(t, db, "SELECT request FROM llm_calls")
+    local requests = t.sql(db, "SELECT request FROM llm_calls")
     t.ok(#requests > 20000, "the requests are stored")
     local checked = 0
     for _, ex in ipairs(splits.test) do
@@ -379,7 +373,7 @@ def train_model(x, y, test_data):
 
     local text = t.read(dir .. "/out/submission.csv")
     t.eq({ text:match("^[^\n]*"), count(text, "\n") }, { "PassengerId,Transported", 4278 }, "submission.csv")
-    t.match(sql(t, db, "SELECT message FROM events WHERE kind = 'finish'"), "^submission .*/out/submission%.csv: " ..
+    t.match(t.sql(db, "SELECT message FROM events WHERE kind = 'finish'"), "^submission .*/out/submission%.csv: " ..
       "4277 rows of Kaggle's test%.csv predicted by candidate 2, retrained on the 2400 labelled rows", "by the best")
   end,
 
@@ -390,11 +384,11 @@ def train_model(x, y, test_data):
     local code, out, err = t.hone(run_args(server, "house_prices", db, "--set steps=1 --set sample=800 --jobs 2 " ..
       "--set submission=off --set accept=improves_validation"), { HONE_DATA = DATA })
     t.eq(code, 0, "exit (" .. err .. ")")
-    local v0, v1 = sql(t, db, "SELECT group_concat(validation_score, ' ') FROM steps ORDER BY step"):match(
+    local v0, v1 = t.sql(db, "SELECT group_concat(validation_score, ' ') FROM steps ORDER BY step"):match(
       "^([%d.]+) ([%d.]+)\n$")
     v0, v1 = tonumber(v0), tonumber(v1)
     t.ok(v1 < v0 - 0.005, string.format("the better pipeline's RMSE is lower: %s -> %s", v0, v1))
-    t.eq(sql(t, db, "SELECT accepted, best_id = candidate_id FROM steps WHERE step = 1"), "1|1\n",
+    t.eq(t.sql(db, "SELECT accepted, best_id = candidate_id FROM steps WHERE step = 1"), "1|1\n",
       "accepted by improves_validation, and the best: lower is better")
     t.match(out, string.format("\nrun 1 done: best validation %.3f %%(candidate 2%%)", v1):gsub("%.(%d)", "%%.%1"),
       "the summary")
@@ -404,7 +398,7 @@ def train_model(x, y, test_data):
     local reqs = server:requests()
     t.match(reqs[1].body.messages[2].content, "\nRMSE of log%(SalePrice%) 0%.%d+ %(lower is better%), r2 0%.%d+",
       "the optimizer is told which way is better")
-    t.match(sql(t, db, "SELECT config FROM runs"),
+    t.match(t.sql(db, "SELECT config FROM runs"),
       '"score":{"higher_is_better":false,"metric":"RMSE of log%(SalePrice%)"}',
       "recorded with the run")
   end,

@@ -7,12 +7,6 @@ local json = hone.json
 local adaptive = dofile(hone.root .. "/recipes/adaptive.lua")
 local early = dofile(hone.root .. "/recipes/early_stop.lua")
 
-local function sql(t, db, query)
-  local p = io.popen(string.format("sqlite3 -separator '|' %s %s", t.sh_quote(db), t.sh_quote(query)))
-  local out = p:read("a")
-  p:close()
-  return out
-end
 
 -- A task whose artifact states its own scores: train (minibatch or rollout) and validation.
 -- episodic = true gives it experience(), so the recipe adapts H instead of B.
@@ -129,9 +123,9 @@ return {
       "--set steps=5 --set batch_size=3 --set llm_retries=0", dir, server.url, db))
     t.eq(code, 0, "exit (" .. err .. ")")
     t.match(out, "adaptive: the last 2 updates improved their minibatch but not validation: grow B 3 %-> 5", "logged")
-    t.eq(sql(t, db, "SELECT group_concat(batch_size) FROM steps WHERE step > 0"), "3,3,5,5,3\n", "B over time")
+    t.eq(t.sql(db, "SELECT group_concat(batch_size) FROM steps WHERE step > 0"), "3,3,5,5,3\n", "B over time")
     local decisions = {}
-    for line in sql(t, db, "SELECT decision FROM steps WHERE step > 0 ORDER BY step"):gmatch("[^\n]+") do
+    for line in t.sql(db, "SELECT decision FROM steps WHERE step > 0 ORDER BY step"):gmatch("[^\n]+") do
       decisions[#decisions + 1] = json.decode(line)
     end
     t.eq(decisions[1].reason, "the starting setting", "first decision")
@@ -139,7 +133,7 @@ return {
     t.match(decisions[3].reason, "grow B 3 %-> 5", "with its reason")
     t.match(decisions[5].reason, "each improved validation: shrink B 5 %-> 3", "second change")
     t.eq(decisions[4].changed, false, "steps without a change say so")
-    local s2 = json.decode(sql(t, db, "SELECT signals FROM steps WHERE step = 2"))
+    local s2 = json.decode(t.sql(db, "SELECT signals FROM steps WHERE step = 2"))
     t.eq({ s2.improved_batch, s2.improved_validation, s2.validation, s2.train_after }, { true, false, 0.1, 0.6 },
       "signals recorded")
     t.ok(math.abs(s2.gap - 0.5) < 1e-9, "generalization gap: " .. tostring(s2.gap))
@@ -157,9 +151,9 @@ return {
       "--set steps=5 --set horizon=25 --set llm_retries=0 --set retries=0", dir, server.url, db))
     t.eq(code, 0, "exit (" .. err .. ")")
     -- 1, 2: reward up, validation flat -> H 25 -> 100; 3, 4: nothing improves -> H 100 -> 25
-    t.eq(sql(t, db, "SELECT group_concat(horizon) FROM steps WHERE step > 0"), "25,25,100,100,25\n", "H over time")
-    t.match(sql(t, db, "SELECT decision FROM steps WHERE step = 3"), "lengthen H 25 %-> 100", "why it grew")
-    t.match(sql(t, db, "SELECT decision FROM steps WHERE step = 5"), "shorten H 100 %-> 25", "why it shrank")
+    t.eq(t.sql(db, "SELECT group_concat(horizon) FROM steps WHERE step > 0"), "25,25,100,100,25\n", "H over time")
+    t.match(t.sql(db, "SELECT decision FROM steps WHERE step = 3"), "lengthen H 25 %-> 100", "why it grew")
+    t.match(t.sql(db, "SELECT decision FROM steps WHERE step = 5"), "shorten H 100 %-> 25", "why it shrank")
   end,
 
   ["early stopping: a stalled validation or a widening gap ends the run"] = function(t)
@@ -184,7 +178,7 @@ return {
       "--db %s --set steps=6 --set gap_patience=3 --set llm_retries=0", dir, server.url, db))
     t.eq(code, 0, "exit (" .. err .. ")")
     t.match(out, "early stop: the train%-validation gap widened 3 steps in a row", "stopped")
-    t.eq(sql(t, db, "SELECT max(step) FROM steps"), "4\n", "after step 4, not 6")
-    t.match(sql(t, db, "SELECT message FROM events WHERE kind = 'early_stop'"), "meta%-overfitting", "recorded")
+    t.eq(t.sql(db, "SELECT max(step) FROM steps"), "4\n", "after step 4, not 6")
+    t.match(t.sql(db, "SELECT message FROM events WHERE kind = 'early_stop'"), "meta%-overfitting", "recorded")
   end,
 }

@@ -7,12 +7,6 @@ local json = hone.json
 
 local CHROMIUM = "/usr/bin/chromium"
 
-local function sql(t, db, query)
-  local p = io.popen(string.format("sqlite3 -separator '|' %s %s", t.sh_quote(db), t.sh_quote(query)))
-  local out = p:read("a")
-  p:close()
-  return out
-end
 
 local function reply(code, reasoning)
   return { content = json.encode({ reasoning = reasoning or "try", suggestion = { price = code } }),
@@ -123,7 +117,7 @@ return {
     for _, id in ipairs({ "summary", "scores", "batching", "cost", "failures", "steps" }) do
       t.match(html, "id=\"" .. id .. "\"", "section " .. id)
     end
-    local steps = tonumber(sql(t, db, "SELECT count(*) FROM steps"))
+    local steps = tonumber(t.sql(db, "SELECT count(*) FROM steps"))
     t.eq(steps, 6, "the run's steps")
     t.eq(count(html, "<details class=\"step\""), steps, "one <details> per step")
     t.eq(counts.details, steps, "and no other")
@@ -132,12 +126,12 @@ return {
     -- the score chart: one point per recorded score and split; the best step marked
     local chart = svg(t, html, "chart-scores")
     for _, split in ipairs({ "train", "validation", "test" }) do
-      local want = tonumber(sql(t, db, "SELECT count(" .. split .. "_score) FROM steps"))
+      local want = tonumber(t.sql(db, "SELECT count(" .. split .. "_score) FROM steps"))
       t.eq(count(chart, "<circle class=\"pt\" data-series=\"" .. split .. "\""), want, split .. " points")
     end
-    t.ok(tonumber(sql(t, db, "SELECT count(*) - count(validation_score) FROM steps")) > 0,
+    t.ok(tonumber(t.sql(db, "SELECT count(*) - count(validation_score) FROM steps")) > 0,
       "a step without a validation score (the point counts are not just the step count)")
-    local best = sql(t, db, "SELECT c.step FROM candidates c WHERE c.id = (SELECT best_id FROM steps " ..
+    local best = t.sql(db, "SELECT c.step FROM candidates c WHERE c.id = (SELECT best_id FROM steps " ..
       "ORDER BY step DESC LIMIT 1)"):match("%d+")
     t.eq(best, "5", "the rule is the best on validation")
     t.match(chart, "best on validation %(step 5%)", "the best step marked")

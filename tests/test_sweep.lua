@@ -3,12 +3,6 @@
 local hone = require("hone")
 local json = hone.json
 
-local function sql(t, db, query)
-  local p = io.popen(string.format("sqlite3 -separator '|' %s %s", t.sh_quote(db), t.sh_quote(query)))
-  local out = p:read("a")
-  p:close()
-  return out
-end
 
 local RULE = "function price(age)\n  if age < 12 then return 5 elseif age >= 65 then return 7 end\n  return 12\nend"
 
@@ -34,26 +28,26 @@ return {
       local f = io.open(db, "rb")
       if f then
         f:close()
-        done = tonumber(sql(t, db, "SELECT count(*) FROM sweep_cells WHERE status = 'done'")) or 0
+        done = tonumber(t.sql(db, "SELECT count(*) FROM sweep_cells WHERE status = 'done'")) or 0
         if done >= 3 then break end
       end
     end
     t.ok(done >= 3 and done < 8, "killed halfway: " .. done .. " of 8 done")
     os.execute(string.format("/bin/kill -KILL -- -$(cat %s/pgid)", dir))
     os.execute("sleep 0.3")
-    t.eq(sql(t, db, "SELECT status FROM sweeps"), "running\n", "the killed sweep never finished")
+    t.eq(t.sql(db, "SELECT status FROM sweeps"), "running\n", "the killed sweep never finished")
 
     local code, out, err = t.hone(string.format("sweep --resume grid --jobs 2 --db %s", db))
     t.eq(code, 0, "resume (" .. err .. out .. ")")
     t.match(out, "sweep grid: 8 runs, %d finished before, %d to run, 2 at once", "resume plan")
-    t.eq(sql(t, db, "SELECT count(*), sum(status = 'done') FROM sweep_cells"), "8|8\n", "every cell done, once")
-    t.eq(sql(t, db, "SELECT count(*) FROM runs WHERE status = 'done'"), "8\n", "exactly one finished run per cell")
-    t.eq(sql(t, db, "SELECT count(*) FROM runs WHERE status NOT IN ('done', 'interrupted')"), "0\n",
+    t.eq(t.sql(db, "SELECT count(*), sum(status = 'done') FROM sweep_cells"), "8|8\n", "every cell done, once")
+    t.eq(t.sql(db, "SELECT count(*) FROM runs WHERE status = 'done'"), "8\n", "exactly one finished run per cell")
+    t.eq(t.sql(db, "SELECT count(*) FROM runs WHERE status NOT IN ('done', 'interrupted')"), "0\n",
       "runs cut by the kill are marked interrupted")
-    t.eq(sql(t, db, "SELECT count(*) FROM sweep_cells c JOIN runs r ON r.id = c.run_id WHERE r.status = 'done'"),
+    t.eq(t.sql(db, "SELECT count(*) FROM sweep_cells c JOIN runs r ON r.id = c.run_id WHERE r.status = 'done'"),
       "8\n", "each cell points at its finished run")
-    t.eq(sql(t, db, "SELECT status FROM sweeps"), "done\n", "sweep done")
-    t.eq(sql(t, db, "PRAGMA integrity_check"), "ok\n", "store intact")
+    t.eq(t.sql(db, "SELECT status FROM sweeps"), "done\n", "sweep done")
+    t.eq(t.sql(db, "PRAGMA integrity_check"), "ok\n", "store intact")
 
     local c2, table_out = t.hone("table grid --db " .. db)
     t.eq(c2, 0, "table")
