@@ -292,6 +292,10 @@ local function execute(spec)
     for _, kv in ipairs(spec.sets or {}) do set_accept = set_accept or kv:match("^accept=") ~= nil end
     if not set_accept then params.accept = baseline.ACCEPT end
   end
+  if spec.announce_baseline then   -- said once the run is sure to start, not above a bad flag's error
+    io.stderr:write("hone: NOTE: no LLM endpoint is set, so this run uses the BASELINE optimizer: random steps ",
+      "on numeric constants, NOT an LLM. For an LLM, ", client.HELP, ".\n")
+  end
   local ok, tr = pcall(trace_mod.open, spec.db)
   if not ok then fail(tostring(tr)) end
   -- from here SIGINT and SIGTERM stop the run cleanly, between steps (kernel/interrupt.h)
@@ -376,9 +380,7 @@ function commands.run(argv)
   end
   local llm_config, why = client.resolve(flags)
   if not llm_config and kind == nil and why:match("^no LLM endpoint") then
-    kind = "baseline"
-    io.stderr:write("hone: NOTE: no LLM endpoint is set, so this run uses the BASELINE optimizer: random steps ",
-      "on numeric constants, NOT an LLM. For an LLM, ", client.HELP, ".\n")
+    kind, flags.announce_baseline = "baseline", true
   end
   kind = kind or "llm"
   if not llm_config and kind == "llm" then fail(why) end
@@ -395,6 +397,7 @@ function commands.run(argv)
     artifact = flags.artifact, llm = llm_config, task_llm = task_config, own_task_llm = own, optimizer = kind,
     budget = flags.budget and parse_budget(flags.budget) or nil, cache = cache, concurrency = concurrency,
     jobs = jobs, db = db_path(flags), quiet = flags.quiet, sweep_cell = flags.sweep_cell,
+    announce_baseline = flags.announce_baseline,
   })
   if status == "budget" then
     io.stdout:write(message, "; everything so far is kept\n")
